@@ -1,0 +1,14 @@
+//! genms-shared: the crystal domain of genms, with no ML and no network. Elements and oxidation states, compositions
+//! (pymatgen-compatible formulae, SMACT validity), lattices and structures, CIF/POSCAR/extxyz I/O, periodic neighbour
+//! lists, validity checks, symmetry (moyo), CDVAE-style datasets and the known-formula index.
+
+pub mod element;
+pub mod error;
+pub mod lattice;
+pub mod paths;
+pub mod structure;
+
+pub use element::{Element, OxidationStates};
+pub use error::CrystalError;
+pub use lattice::Lattice;
+pub use structure::Structure;

@@ -1,0 +1,2 @@
+//! The `genms` binary.
+fn main() {}
