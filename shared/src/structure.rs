@@ -118,7 +118,8 @@ impl Structure {
     }
 
     /// A supercell: row i of `scaling` gives new lattice vector i as integer multiples of the old a, b, c
-    /// (e.g. `[[2,0,0],[0,2,0],[0,0,1]]`). Sites keep their order by original site, then by lattice translation.
+    /// (e.g. `[[2,0,0],[0,2,0],[0,0,1]]`). Sites keep their order by original site, then by lattice translation;
+    /// coordinates are wrapped into [0, 1) (as pymatgen's `make_supercell`).
     pub fn supercell(&self, scaling: &[[i32; 3]; 3]) -> Result<Structure, CrystalError> {
         let s = Matrix3::from_fn(|i, j| scaling[i][j] as f64);
         let det = s.determinant().round();
@@ -163,7 +164,7 @@ impl Structure {
         for (el, f) in self.species.iter().zip(&self.frac_coords) {
             for t in &translations {
                 species.push(*el);
-                frac.push((((f + t).transpose()) * s_inv).transpose());
+                frac.push((((f + t).transpose()) * s_inv).transpose().map(wrap_unit));
             }
         }
         Structure::new(lattice, species, frac)

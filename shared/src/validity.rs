@@ -1,0 +1,78 @@
+//! Structural validity exactly as DiffCSP defines it (`scripts/eval_utils.py`, `compute_metrics.py`): a crystal is
+//! structurally valid when its volume is at least 0.1 A^3 and no two different sites are closer than 0.5 A
+//! (minimum image; an atom's distance to its own periodic images is not considered).
+
+use serde::Serialize;
+
+use crate::structure::Structure;
+
+/// Smallest allowed distance between two different sites (A).
+pub const MIN_DISTANCE: f64 = 0.5;
+/// Smallest allowed cell volume (A^3); DiffCSP refuses to build smaller cells ("unrealistically small lattice").
+pub const MIN_VOLUME: f64 = 0.1;
+
+/// Why a structure is not structurally valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidReason {
+    /// Volume below [`MIN_VOLUME`].
+    UnrealisticallySmallLattice,
+    /// Two different sites closer than [`MIN_DISTANCE`].
+    AtomsTooClose,
+}
+
+impl InvalidReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvalidReason::UnrealisticallySmallLattice => "unrealistically_small_lattice",
+            InvalidReason::AtomsTooClose => "atoms_too_close",
+        }
+    }
+}
+
+/// The structural-validity verdict with the numbers behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StructValidity {
+    pub struct_valid: bool,
+    pub volume: f64,
+    /// `None` for a single site.
+    pub min_pairwise_distance: Option<f64>,
+    pub reason: Option<InvalidReason>,
+}
+
+/// DiffCSP's structural validity of `structure`.
+pub fn struct_validity(structure: &Structure) -> StructValidity {
+    let volume = structure.volume();
+    let min_pairwise_distance = structure.min_pairwise_distance();
+    let reason = if volume < MIN_VOLUME {
+        Some(InvalidReason::UnrealisticallySmallLattice)
+    } else if min_pairwise_distance.is_some_and(|d| d < MIN_DISTANCE) {
+        Some(InvalidReason::AtomsTooClose)
+    } else {
+        None
+    };
+    StructValidity { struct_valid: reason.is_none(), volume, min_pairwise_distance, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Element, Lattice};
+    use nalgebra::Vector3;
+
+    #[test]
+    fn close_pair_and_tiny_cell_are_invalid() {
+        let c = Element::from_symbol("C").unwrap();
+        let l = Lattice::cubic(3.0).unwrap();
+        let ok = Structure::new(l, vec![c, c], vec![Vector3::zeros(), Vector3::new(0.5, 0.5, 0.5)]).unwrap();
+        assert!(struct_validity(&ok).struct_valid);
+        let close = Structure::new(l, vec![c, c], vec![Vector3::zeros(), Vector3::new(0.99, 0.0, 0.0)]).unwrap();
+        let v = struct_validity(&close);
+        assert_eq!(v.reason, Some(InvalidReason::AtomsTooClose));
+        let tiny = Structure::new(Lattice::cubic(0.4).unwrap(), vec![c], vec![Vector3::zeros()]).unwrap();
+        assert_eq!(struct_validity(&tiny).reason, Some(InvalidReason::UnrealisticallySmallLattice));
+        // One atom 0.47 A from its own image is still valid: self-images do not count.
+        let single = Structure::new(Lattice::cubic(0.47).unwrap(), vec![c], vec![Vector3::zeros()]).unwrap();
+        assert!(struct_validity(&single).struct_valid);
+    }
+}
