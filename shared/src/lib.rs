@@ -12,3 +12,6 @@ pub use element::{Element, OxidationStates};
 pub use error::CrystalError;
 pub use lattice::Lattice;
 pub use structure::Structure;
+pub mod neighbors;
+pub mod symmetry;
+pub mod validity;
