@@ -2,12 +2,16 @@
 //! (pymatgen-compatible formulae, SMACT validity), lattices and structures, CIF/POSCAR/extxyz I/O, periodic neighbour
 //! lists, validity checks, symmetry (moyo), CDVAE-style datasets and the known-formula index.
 
+pub mod composition;
 pub mod element;
 pub mod error;
+pub mod known;
 pub mod lattice;
 pub mod paths;
+pub mod smact;
 pub mod structure;
 
+pub use composition::{Composition, CompositionError};
 pub use element::{Element, OxidationStates};
 pub use error::CrystalError;
 pub use lattice::Lattice;
