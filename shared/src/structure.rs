@@ -93,15 +93,7 @@ impl Structure {
     /// as in pymatgen's `distance_matrix`).
     pub fn distance_matrix(&self) -> Vec<Vec<f64>> {
         let n = self.num_sites();
-        let mut d = vec![vec![0.0; n]; n];
-        for i in 0..n {
-            for j in (i + 1)..n {
-                let x = self.distance(i, j);
-                d[i][j] = x;
-                d[j][i] = x;
-            }
-        }
-        d
+        (0..n).map(|i| (0..n).map(|j| if i == j { 0.0 } else { self.distance(i.min(j), i.max(j)) }).collect()).collect()
     }
 
     /// Smallest minimum-image distance between two different sites (A); `None` for fewer than two sites.

@@ -49,7 +49,7 @@ pub const NUM_ELEMENTS: u8 = 118;
 impl Element {
     /// The element with atomic number `z`, if 1 <= z <= 118.
     pub fn from_z(z: u32) -> Option<Element> {
-        (1..=NUM_ELEMENTS as u32).contains(&z).then(|| Element(z as u8))
+        (1..=NUM_ELEMENTS as u32).contains(&z).then_some(Element(z as u8))
     }
 
     /// The element with this exact (case-sensitive) symbol, e.g. `"Fe"`.
