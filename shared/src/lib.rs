@@ -5,6 +5,7 @@
 pub mod composition;
 pub mod element;
 pub mod error;
+pub mod io;
 pub mod known;
 pub mod lattice;
 pub mod paths;
