@@ -2,7 +2,11 @@
 //! (pymatgen-compatible formulae, SMACT validity), lattices and structures, CIF/POSCAR/extxyz I/O, periodic neighbour
 //! lists, validity checks, symmetry (moyo), CDVAE-style datasets and the known-formula index.
 
+// `!(x <= limit)` is how this crate rejects NaN together with out-of-range values; keep it readable.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod composition;
+pub mod dataset;
 pub mod element;
 pub mod error;
 pub mod io;

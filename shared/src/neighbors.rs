@@ -241,9 +241,10 @@ fn build_cell_list(structure: &Structure, radius: f64) -> Result<NeighborList, N
     let mut per_site = vec![Vec::new(); n];
     for (i, ci) in centers.iter().enumerate() {
         let cell = grid.cell_of(ci);
-        for dx in -1..=1i64 {
-            for dy in -1..=1i64 {
-                for dz in -1..=1i64 {
+        let reach = grid.reach;
+        for dx in -reach..=reach {
+            for dy in -reach..=reach {
+                for dz in -reach..=reach {
                     let Some(bin) = grid.bin_index([cell[0] + dx, cell[1] + dy, cell[2] + dz]) else { continue };
                     for &p in grid.bin(bin) {
                         let (j, img, ref pos) = points[p as usize];
@@ -266,11 +267,14 @@ fn build_cell_list(structure: &Structure, radius: f64) -> Result<NeighborList, N
     Ok(NeighborList::from_per_site(radius, per_site))
 }
 
-/// A dense Cartesian grid of cubic bins (edge >= radius, so neighbours are in the 27 surrounding bins), stored as
-/// counting-sorted point indices.
+/// A dense Cartesian grid of cubic bins, stored as counting-sorted point indices. Bins are half the radius wide
+/// where that keeps the grid small (neighbours then lie in the 5^3 surrounding bins, a tighter cover of the sphere
+/// than 3^3 bins of edge r), and grow when sparse points would leave most bins empty.
 struct Grid {
     origin: Vector3<f64>,
     edge: f64,
+    /// How many bins on each side of a point's bin can hold neighbours.
+    reach: i64,
     dims: [i64; 3],
     starts: Vec<u32>,
     items: Vec<u32>,
@@ -290,15 +294,15 @@ impl Grid {
         }
         let extent = hi - lo;
         // Bins no smaller than the radius; grown when sparse points would leave most bins empty.
-        let mut edge = radius;
         let max_bins = (points.len() as f64 * 2.0).max(1000.0);
         let bins_for = |e: f64| extent.iter().map(|x| (x / e).floor() + 1.0).product::<f64>();
+        let (mut edge, reach) = if bins_for(radius / 2.0) <= max_bins { (radius / 2.0, 2) } else { (radius, 1) };
         while bins_for(edge) > max_bins {
             edge *= 1.26;
         }
         let dims: [i64; 3] = std::array::from_fn(|k| (extent[k] / edge).floor() as i64 + 1);
         let total = (dims[0] * dims[1] * dims[2]) as usize;
-        let mut grid = Grid { origin: lo, edge, dims, starts: vec![0; total + 1], items: vec![0; points.len()] };
+        let mut grid = Grid { origin: lo, edge, reach, dims, starts: vec![0; total + 1], items: vec![0; points.len()] };
         let bins: Vec<usize> = points.iter().map(|(_, _, p)| grid.bin_index(grid.cell_of(p)).unwrap_or(0)).collect();
         for &b in &bins {
             grid.starts[b + 1] += 1;
@@ -315,7 +319,9 @@ impl Grid {
     }
 
     fn cell_of(&self, p: &Vector3<f64>) -> [i64; 3] {
-        std::array::from_fn(|k| (((p[k] - self.origin[k]) / self.edge).floor() as i64).clamp(-1, self.dims[k]))
+        std::array::from_fn(|k| {
+            (((p[k] - self.origin[k]) / self.edge).floor() as i64).clamp(-self.reach, self.dims[k] + self.reach - 1)
+        })
     }
 
     fn bin_index(&self, c: [i64; 3]) -> Option<usize> {

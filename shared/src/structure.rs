@@ -180,12 +180,13 @@ pub fn min_image_distance(lattice: &Lattice, df: &Vector3<f64>) -> f64 {
     let base = df.map(|x| x - x.round());
     let mut best = lattice.to_cartesian(&base).norm();
     let widths = lattice.perpendicular_widths();
-    // |component k of an image's fractional vector| * width_k <= its length, so images with
-    // |n_k + base_k| > best / width_k cannot be shorter.
-    let range: [i64; 3] = std::array::from_fn(|k| (best / widths[k]).ceil() as i64 + 1);
-    for i in -range[0]..=range[0] {
-        for j in -range[1]..=range[1] {
-            for k in -range[2]..=range[2] {
+    // Component k of an image's fractional vector, times width_k, bounds its length from below; so only images with
+    // |base_k + n_k| <= best / width_k can be shorter.
+    let lo: [i64; 3] = std::array::from_fn(|k| (-best / widths[k] - base[k]).ceil() as i64);
+    let hi: [i64; 3] = std::array::from_fn(|k| (best / widths[k] - base[k]).floor() as i64);
+    for i in lo[0]..=hi[0] {
+        for j in lo[1]..=hi[1] {
+            for k in lo[2]..=hi[2] {
                 let v = Vector3::new(base[0] + i as f64, base[1] + j as f64, base[2] + k as f64);
                 let d = lattice.to_cartesian(&v).norm();
                 if d < best {

@@ -1,8 +1,9 @@
-//! DiffCSP structural validity against `fixtures/validity.json` (pymatgen + DiffCSP's eval code).
+//! DiffCSP structural and compositional validity against `fixtures/validity.json` (pymatgen + DiffCSP's eval code).
 //! Tolerances: volume 1e-6 relative, min_pairwise_distance 1e-6 A.
 
+use genms_shared::smact::diffcsp_smact_validity;
 use genms_shared::validity::{struct_validity, InvalidReason};
-use genms_shared::{paths::shared_root, Element, Lattice, Structure};
+use genms_shared::{paths::shared_root, Element, Lattice, OxidationStates, Structure};
 use nalgebra::Vector3;
 use serde_json::Value;
 
@@ -44,6 +45,9 @@ fn struct_validity_matches_diffcsp() {
             .collect();
         let s = Structure::new(lattice, species, frac).unwrap();
         let v = struct_validity(&s);
+        let comp_valid = diffcsp_smact_validity(&s.composition(), OxidationStates::Smact14);
+        assert_eq!(comp_valid, r["comp_valid"].as_bool().unwrap(), "record {id}: comp_valid");
+        assert_eq!(v.struct_valid && comp_valid, r["valid"].as_bool().unwrap(), "record {id}: valid");
         assert_eq!(v.struct_valid, r["struct_valid"].as_bool().unwrap(), "record {id}: {v:?}");
         let vol = r["volume"].as_f64().unwrap();
         assert!((v.volume - vol).abs() <= 1e-6 * vol.max(1.0), "record {id}: volume {} vs {vol}", v.volume);
