@@ -14,6 +14,9 @@ pub enum BenchCommand {
     /// Build periodic neighbour lists for every structure of a CDVAE CSV; prints structures/s and pairs/s for the
     /// cell-list search and for the brute-force reference (all pairs x all images) measured in the same run.
     Neighbors(NeighborsArgs),
+    /// CGCNN scoring throughput (formation energy, band gap, P(metal)) on a CDVAE CSV: end to end (CIF text ->
+    /// graphs -> predictions) and model only (forward passes on prepared graphs), in structures/s.
+    Score(crate::bench_score::ScoreBenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -41,6 +44,7 @@ pub struct NeighborsArgs {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Neighbors(args) => neighbors(args),
+        BenchCommand::Score(args) => crate::bench_score::run(args),
     }
 }
 

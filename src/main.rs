@@ -2,10 +2,13 @@
 //! ctl, train as their issues land). Subcommands live in their own modules; this file only parses and dispatches.
 
 mod bench;
+mod bench_score;
 mod convert;
 mod inspect;
+mod models;
 #[allow(dead_code, clippy::all)]
 mod proto;
+mod score;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +30,12 @@ enum Command {
     /// Benchmarks that print throughput numbers.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Score structures with the pretrained CGCNN models: formation energy per atom (eV/atom), band gap (eV) and the
+    /// probability of being a metal. Writes CSV: id, formula, e_form_per_atom, band_gap, p_metal.
+    Score(score::ScoreArgs),
+    /// Pretrained model files: fetch them into the cache, list what is present.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
 
 fn main() {
@@ -39,6 +48,8 @@ fn main() {
         Command::Inspect(args) => inspect::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Score(args) => score::run(args),
+        Command::Models(cmd) => models::run(cmd),
     };
     if let Err(e) = result {
         // One line on stderr: the chain of contexts, outermost first.

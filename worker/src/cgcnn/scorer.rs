@@ -175,10 +175,15 @@ impl Scorer {
             return Ok(self.models.iter().map(|(m, _)| (*m, Vec::new())).collect());
         }
         let batch = GraphBatch::new(graphs, &self.device)?;
+        self.predict_batch(&batch)
+    }
+
+    /// Predictions of every loaded model on an already collated batch (what "model only" benchmarks time).
+    pub fn predict_batch(&self, batch: &GraphBatch) -> Result<Vec<(CgcnnModel, Vec<f64>)>, ScoreError> {
         self.models
             .iter()
             .map(|(m, model)| {
-                let v = model.predict(&batch).map_err(|source| ScoreError::Model { name: m.name().into(), source })?;
+                let v = model.predict(batch).map_err(|source| ScoreError::Model { name: m.name().into(), source })?;
                 Ok((*m, v))
             })
             .collect()
