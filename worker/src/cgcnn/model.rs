@@ -229,17 +229,12 @@ impl Cgcnn {
     /// Raw network output: `(B, 1)` normalised regression values or `(B, 2)` class log-probabilities.
     pub fn forward(&self, batch: &GraphBatch) -> Result<Tensor> {
         let a = self.config.atom_fea_len;
-        let n = batch.num_atoms;
         let mut x = self.embed_table.index_select(&batch.atomic_numbers, 0)?;
         // Edge contributions of every layer (bn1 folded, biases included): (N*M, n_conv * 2A).
         let edge_all = self.edge.forward(&batch.edge_fea)?;
         for (l, conv) in self.convs.iter().enumerate() {
             let pq = x.matmul(&conv.w_atoms_t)?;
-            let p = pq.narrow(1, 0, 2 * a)?;
-            let q = pq.narrow(1, 2 * a, 2 * a)?.contiguous()?;
-            let gated = q.index_select(&batch.nbr_idx, 0)?.add(&edge_all.narrow(1, l * 2 * a, 2 * a)?)?;
-            let gated = gated.reshape((n, MAX_NEIGHBORS, 2 * a))?.broadcast_add(&p.unsqueeze(1)?)?;
-            let summed = ops::gate_sum(&gated)?;
+            let summed = ops::gated_conv(&pq, &edge_all, &batch.nbr_idx, l, MAX_NEIGHBORS)?;
             let summed = summed.broadcast_mul(&conv.bn2_scale)?.broadcast_add(&conv.bn2_shift)?;
             x = ops::softplus(&(x + summed)?)?;
         }
