@@ -4,11 +4,13 @@
 mod bench;
 mod bench_score;
 mod convert;
+mod csp;
 mod inspect;
 mod models;
 #[allow(dead_code, clippy::all)]
 mod proto;
 mod score;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +38,12 @@ enum Command {
     /// Pretrained model files: fetch them into the cache, list what is present.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Train genms's own models (resumable): `genms train diffusion --train <cdvae.csv> --out <dir>`.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
+    /// Crystal structure prediction: sample K structures for each `material_id, composition` row with the diffusion
+    /// model; writes `material_id, sample, cif` (P1 CIFs).
+    Csp(csp::CspArgs),
 }
 
 fn main() {
@@ -50,6 +58,8 @@ fn main() {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Score(args) => score::run(args),
         Command::Models(cmd) => models::run(cmd),
+        Command::Train(cmd) => train::run(cmd),
+        Command::Csp(args) => csp::run(args),
     };
     if let Err(e) = result {
         // One line on stderr: the chain of contexts, outermost first.

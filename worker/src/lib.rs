@@ -3,6 +3,7 @@
 //! model and formula proposer arrive with their own issues.
 
 pub mod cgcnn;
+pub mod diffusion;
 
 /// Parses a device name: `cpu` or `cuda:N` (`cuda` = `cuda:0`; needs the `cuda` feature).
 pub fn parse_device(name: &str) -> candle_core::Result<candle_core::Device> {
