@@ -11,8 +11,9 @@
 //! ```
 //!
 //! Computed in an equivalent but cheaper form: the embedding is a per-element lookup table; `fc_full` is split into
-//! its self / neighbour / edge blocks, so the atom blocks are applied once per atom (not once per edge) and the edge
-//! block of all conv layers is one matmul; bn1 is folded into `fc_full` and bn2 into a per-channel scale and shift.
+//! its self / neighbour / edge blocks, so the atom blocks are applied once per atom (not once per edge), and the edge
+//! block is applied inside the fused gated-conv kernel (see `ops`); bn1 is folded into `fc_full` and bn2 into a
+//! per-channel scale and shift.
 
 use std::collections::HashMap;
 
@@ -20,7 +21,7 @@ use candle_core::{DType, Device, Tensor, D};
 
 use super::checkpoint::{CheckpointError, LegacyCheckpoint};
 use super::graph::{AtomInit, GraphBatch, MAX_NEIGHBORS, NBR_FEA_LEN};
-use super::ops;
+use super::ops::{self, EdgeWeights};
 
 /// BatchNorm epsilon (PyTorch default).
 const BN_EPS: f64 = 1e-5;
@@ -74,6 +75,8 @@ impl Linear {
 struct ConvLayer {
     /// `(A, 4A)`: bn1-folded self block (first 2A columns) and neighbour block (last 2A columns) of `fc_full`.
     w_atoms_t: Tensor,
+    /// bn1-folded edge block of `fc_full`, `(41, 2A)`, and the bn1-folded bias.
+    edge: EdgeWeights,
     /// bn2 as `x * scale + shift`, `(A,)` each.
     bn2_scale: Tensor,
     bn2_shift: Tensor,
@@ -87,8 +90,6 @@ pub struct Cgcnn {
     /// `embedding(atom_init[z])` for every atomic number, `(Zmax + 1, A)`.
     embed_table: Tensor,
     convs: Vec<ConvLayer>,
-    /// bn1-folded edge blocks of all conv layers side by side, `(41, n_conv * 2A)`, and their biases.
-    edge: Linear,
     conv_to_fc: Linear,
     fcs: Vec<Linear>,
     fc_out: Linear,
@@ -189,8 +190,6 @@ impl Cgcnn {
         let embed_table = emb.forward(&table)?;
 
         let mut convs = Vec::with_capacity(config.n_conv);
-        let mut edge_w = Vec::with_capacity(config.n_conv);
-        let mut edge_b = Vec::with_capacity(config.n_conv);
         for l in 0..config.n_conv {
             let p = format!("convs.{l}");
             let fc = mat(&w, &format!("{p}.fc_full.weight"), 2 * a, 2 * a + NBR_FEA_LEN)?;
@@ -198,24 +197,24 @@ impl Cgcnn {
             let (s1, t1) = batch_norm(&w, &format!("{p}.bn1"), 2 * a)?;
             let w_self = transposed(&fc, 0..a, &s1, device)?;
             let w_nbr = transposed(&fc, a..2 * a, &s1, device)?;
-            edge_w.push(transposed(&fc, 2 * a..2 * a + NBR_FEA_LEN, &s1, device)?);
-            edge_b.extend((0..2 * a).map(|o| (fc_b[o] as f64 * s1[o] + t1[o]) as f32));
+            let edge_w = transposed(&fc, 2 * a..2 * a + NBR_FEA_LEN, &s1, device)?;
+            let edge_b: Vec<f32> = (0..2 * a).map(|o| (fc_b[o] as f64 * s1[o] + t1[o]) as f32).collect();
+            let edge = EdgeWeights::new(edge_w, Tensor::from_vec(edge_b, 2 * a, device)?)?;
             let (s2, t2) = batch_norm(&w, &format!("{p}.bn2"), a)?;
             convs.push(ConvLayer {
                 w_atoms_t: Tensor::cat(&[&w_self, &w_nbr], 1)?,
+                edge,
                 bn2_scale: Tensor::from_vec(s2.iter().map(|&x| x as f32).collect::<Vec<_>>(), a, device)?,
                 bn2_shift: Tensor::from_vec(t2.iter().map(|&x| x as f32).collect::<Vec<_>>(), a, device)?,
             });
         }
-        let edge =
-            Linear { w_t: Tensor::cat(&edge_w, 1)?, b: Tensor::from_vec(edge_b, config.n_conv * 2 * a, device)? };
         let conv_to_fc = linear(&w, "conv_to_fc", a, h, device)?;
         let fcs = (0..config.n_h.saturating_sub(1))
             .map(|i| linear(&w, &format!("fcs.{i}"), h, h, device))
             .collect::<Result<_>>()?;
         let n_out = if config.classification { 2 } else { 1 };
         let fc_out = linear(&w, "fc_out", h, n_out, device)?;
-        Ok(Cgcnn { config, normalizer, embed_table, convs, edge, conv_to_fc, fcs, fc_out })
+        Ok(Cgcnn { config, normalizer, embed_table, convs, conv_to_fc, fcs, fc_out })
     }
 
     pub fn config(&self) -> CgcnnConfig {
@@ -230,11 +229,9 @@ impl Cgcnn {
     pub fn forward(&self, batch: &GraphBatch) -> Result<Tensor> {
         let a = self.config.atom_fea_len;
         let mut x = self.embed_table.index_select(&batch.atomic_numbers, 0)?;
-        // Edge contributions of every layer (bn1 folded, biases included): (N*M, n_conv * 2A).
-        let edge_all = self.edge.forward(&batch.edge_fea)?;
-        for (l, conv) in self.convs.iter().enumerate() {
+        for conv in &self.convs {
             let pq = x.matmul(&conv.w_atoms_t)?;
-            let summed = ops::gated_conv(&pq, &edge_all, &batch.nbr_idx, l, MAX_NEIGHBORS)?;
+            let summed = ops::gated_conv(&pq, &batch.edge_fea, &batch.nbr_idx, &conv.edge, MAX_NEIGHBORS)?;
             let summed = summed.broadcast_mul(&conv.bn2_scale)?.broadcast_add(&conv.bn2_shift)?;
             x = ops::softplus(&(x + summed)?)?;
         }

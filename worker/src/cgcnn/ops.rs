@@ -125,17 +125,37 @@ impl CustomOp1 for GateSum {
     }
 }
 
-/// One CGCNN conv layer's gated neighbour sum straight from its inputs, without materialising the `(N, M, 2A)`
-/// tensor: `out[i] = sum_j sigmoid(g[..A]) * softplus(g[A..])` with
-/// `g = self_part[i] + nbr_part[nbr_idx[i, j]] + edge[i * M + j, layer block]`.
-/// Inputs: `pq` = `(N, 4A)` (self part in columns `0..2A`, neighbour part in `2A..4A`), `edge_all` = `(N * M, L * 2A)`,
-/// `nbr_idx` = `(N * M,)` u32.
-struct GatedConv {
-    layer: usize,
+/// The edge block of one conv layer's `fc_full` (bn1 folded): `(F, 2A)` weights and `(2A,)` bias, with host copies
+/// for the fused CPU kernel.
+#[derive(Debug)]
+pub struct EdgeWeights {
+    w: Tensor,
+    b: Tensor,
+    host_w: Vec<f32>,
+    host_b: Vec<f32>,
+}
+
+impl EdgeWeights {
+    /// `w`: `(F, 2A)`, `b`: `(2A,)`.
+    pub fn new(w: Tensor, b: Tensor) -> Result<Self> {
+        let host_w = w.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let host_b = b.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        Ok(EdgeWeights { w, b, host_w, host_b })
+    }
+}
+
+/// One CGCNN conv layer's gated neighbour sum straight from its inputs, without materialising per-edge tensors:
+/// `out[i] = sum_j sigmoid(g[..A]) * softplus(g[A..])` with
+/// `g = self_part[i] + nbr_part[nbr_idx[i, j]] + edge_fea[i * M + j] @ W + b`.
+/// Inputs: `pq` = `(N, 4A)` (self part in columns `0..2A`, neighbour part in `2A..4A`), `edge_fea` = `(N * M, F)`,
+/// `nbr_idx` = `(N * M,)` u32. Projecting the edge features here, per layer, avoids allocating an `(N * M, 2A)`
+/// buffer per layer: on the CPU the page faults of those fresh buffers cost more than the arithmetic.
+struct GatedConv<'w> {
+    weights: &'w EdgeWeights,
     m: usize,
 }
 
-impl CustomOp3 for GatedConv {
+impl CustomOp3 for GatedConv<'_> {
     fn name(&self) -> &'static str {
         "cgcnn-gated-conv"
     }
@@ -150,21 +170,22 @@ impl CustomOp3 for GatedConv {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let pq = contiguous_f32(s1, l1, self.name())?;
-        let edge = contiguous_f32(s2, l2, self.name())?;
+        let fea = contiguous_f32(s2, l2, self.name())?;
         let idx = match (s3, l3.contiguous_offsets()) {
             (CpuStorage::U32(d), Some((start, end))) => &d[start..end],
             _ => candle_core::bail!("{}: nbr_idx must be contiguous u32", self.name()),
         };
         let (n, four_a) = l1.shape().dims2()?;
-        let (edges, edge_cols) = l2.shape().dims2()?;
+        let (edges, f) = l2.shape().dims2()?;
         let (a, two_a, m) = (four_a / 4, four_a / 2, self.m);
-        if edges != n * m || idx.len() != n * m || edge_cols < (self.layer + 1) * two_a {
+        let (w, b) = (&self.weights.host_w[..], &self.weights.host_b[..]);
+        if edges != n * m || idx.len() != n * m || w.len() != f * two_a || b.len() != two_a {
             candle_core::bail!("{}: inconsistent shapes", self.name());
         }
         if let Some(&bad) = idx.iter().find(|&&j| j as usize >= n) {
             candle_core::bail!("{}: neighbour index {bad} out of range for {n} atoms", self.name());
         }
-        let rows = ConvRows { pq, edge, idx, a, m, edge_cols, offset: self.layer * two_a };
+        let rows = ConvRows { pq, fea, idx, w, b, a, m, f };
         let mut out = vec![0f32; n * a];
         let conv_atoms = |first_atom: usize, out: &mut [f32]| rows.run(first_atom, out);
         let threads = worker_threads().min(n.div_ceil(256)).max(1);
@@ -186,12 +207,13 @@ impl CustomOp3 for GatedConv {
 /// The inputs of [`GatedConv`] for one pass over a range of atoms.
 struct ConvRows<'a> {
     pq: &'a [f32],
-    edge: &'a [f32],
+    fea: &'a [f32],
     idx: &'a [u32],
+    w: &'a [f32],
+    b: &'a [f32],
     a: usize,
     m: usize,
-    edge_cols: usize,
-    offset: usize,
+    f: usize,
 }
 
 impl ConvRows<'_> {
@@ -225,10 +247,13 @@ impl ConvRows<'_> {
                 let e = i * m + j;
                 let nb = self.idx[e] as usize;
                 let theirs = &self.pq[nb * four_a + two_a..(nb + 1) * four_a];
-                let start = e * self.edge_cols + self.offset;
-                let ed = &self.edge[start..start + two_a];
-                for (((g, &x), &y), &z) in g.iter_mut().zip(own).zip(theirs).zip(ed) {
+                for (((g, &x), &y), &z) in g.iter_mut().zip(own).zip(theirs).zip(self.b) {
                     *g = x + y + z;
+                }
+                for (&fk, wk) in self.fea[e * self.f..(e + 1) * self.f].iter().zip(self.w.chunks_exact(two_a)) {
+                    for (g, &wkc) in g.iter_mut().zip(wk) {
+                        *g += fk * wkc;
+                    }
                 }
                 let (filter, core) = g.split_at(a);
                 for ((o, &f), &c) in o.iter_mut().zip(filter).zip(core) {
@@ -239,18 +264,22 @@ impl ConvRows<'_> {
     }
 }
 
-/// The gated neighbour sum of conv layer `layer` from the per-atom projections `pq` (`(N, 4A)`: self block, then
-/// neighbour block), the edge projections of all layers `edge_all` (`(N * M, L * 2A)`) and `nbr_idx` (`(N * M,)`):
-/// `(N, A)`.
-pub fn gated_conv(pq: &Tensor, edge_all: &Tensor, nbr_idx: &Tensor, layer: usize, m: usize) -> Result<Tensor> {
-    if pq.device().is_cpu() && pq.dtype() == candle_core::DType::F32 && edge_all.dtype() == candle_core::DType::F32 {
-        pq.contiguous()?.apply_op3_no_bwd(&edge_all.contiguous()?, &nbr_idx.contiguous()?, &GatedConv { layer, m })
+/// The gated neighbour sum of one conv layer from the per-atom projections `pq` (`(N, 4A)`: self block, then
+/// neighbour block), the Gaussian edge features `edge_fea` (`(N * M, F)`) and `nbr_idx` (`(N * M,)`): `(N, A)`.
+pub fn gated_conv(pq: &Tensor, edge_fea: &Tensor, nbr_idx: &Tensor, edge: &EdgeWeights, m: usize) -> Result<Tensor> {
+    if pq.device().is_cpu() && pq.dtype() == candle_core::DType::F32 && edge_fea.dtype() == candle_core::DType::F32 {
+        pq.contiguous()?.apply_op3_no_bwd(
+            &edge_fea.contiguous()?,
+            &nbr_idx.contiguous()?,
+            &GatedConv { weights: edge, m },
+        )
     } else {
         let (n, four_a) = pq.dims2()?;
         let two_a = four_a / 2;
         let p = pq.narrow(1, 0, two_a)?;
         let q = pq.narrow(1, two_a, two_a)?.contiguous()?;
-        let gated = q.index_select(nbr_idx, 0)?.add(&edge_all.narrow(1, layer * two_a, two_a)?)?;
+        let e = edge_fea.matmul(&edge.w)?.broadcast_add(&edge.b)?;
+        let gated = q.index_select(nbr_idx, 0)?.add(&e)?;
         let gated = gated.reshape((n, m, two_a))?.broadcast_add(&p.unsqueeze(1)?)?;
         gate_sum(&gated)
     }
@@ -306,29 +335,32 @@ mod tests {
     #[test]
     fn gated_conv_matches_its_composition() {
         let dev = Device::Cpu;
-        let (n, m, a, layers) = (7usize, 3usize, 4usize, 2usize);
+        let (n, m, a, f) = (7usize, 3usize, 4usize, 5usize);
         let pq: Vec<f32> = (0..n * 4 * a).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.05).collect();
-        let edge: Vec<f32> = (0..n * m * layers * 2 * a).map(|i| ((i * 53 % 89) as f32 - 44.0) * 0.04).collect();
+        let fea: Vec<f32> = (0..n * m * f).map(|i| ((i * 53 % 89) as f32) / 89.0).collect();
+        let w: Vec<f32> = (0..f * 2 * a).map(|i| ((i * 29 % 61) as f32 - 30.0) * 0.03).collect();
+        let b: Vec<f32> = (0..2 * a).map(|i| i as f32 * 0.1 - 0.3).collect();
         let idx: Vec<u32> = (0..n * m).map(|e| ((e * 5 + 1) % n) as u32).collect();
         let pq = Tensor::from_vec(pq, (n, 4 * a), &dev).unwrap();
-        let edge = Tensor::from_vec(edge, (n * m, layers * 2 * a), &dev).unwrap();
+        let fea = Tensor::from_vec(fea, (n * m, f), &dev).unwrap();
+        let edge =
+            EdgeWeights::new(Tensor::from_vec(w, (f, 2 * a), &dev).unwrap(), Tensor::from_vec(b, 2 * a, &dev).unwrap())
+                .unwrap();
         let idx = Tensor::from_vec(idx, n * m, &dev).unwrap();
-        for layer in 0..layers {
-            let fused =
-                gated_conv(&pq, &edge, &idx, layer, m).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let p = pq.narrow(1, 0, 2 * a).unwrap();
-            let q = pq.narrow(1, 2 * a, 2 * a).unwrap().contiguous().unwrap();
-            let g = q.index_select(&idx, 0).unwrap().add(&edge.narrow(1, layer * 2 * a, 2 * a).unwrap()).unwrap();
-            let g = g.reshape((n, m, 2 * a)).unwrap().broadcast_add(&p.unsqueeze(1).unwrap()).unwrap();
-            let filter = candle_nn::ops::sigmoid(&g.narrow(2, 0, a).unwrap()).unwrap();
-            let core = softplus_generic(&g.narrow(2, a, a).unwrap()).unwrap();
-            let want = (filter * core).unwrap().sum(1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            for (x, y) in fused.iter().zip(&want) {
-                assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
-            }
+        let fused = gated_conv(&pq, &fea, &idx, &edge, m).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let p = pq.narrow(1, 0, 2 * a).unwrap();
+        let q = pq.narrow(1, 2 * a, 2 * a).unwrap().contiguous().unwrap();
+        let e = fea.matmul(&edge.w).unwrap().broadcast_add(&edge.b).unwrap();
+        let g = q.index_select(&idx, 0).unwrap().add(&e).unwrap();
+        let g = g.reshape((n, m, 2 * a)).unwrap().broadcast_add(&p.unsqueeze(1).unwrap()).unwrap();
+        let filter = candle_nn::ops::sigmoid(&g.narrow(2, 0, a).unwrap()).unwrap();
+        let core = softplus_generic(&g.narrow(2, a, a).unwrap()).unwrap();
+        let want = (filter * core).unwrap().sum(1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (x, y) in fused.iter().zip(&want) {
+            assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
         }
         let bad = Tensor::from_vec(vec![n as u32; n * m], n * m, &dev).unwrap();
-        assert!(gated_conv(&pq, &edge, &bad, 0, m).is_err());
+        assert!(gated_conv(&pq, &fea, &bad, &edge, m).is_err());
     }
 
     #[test]
