@@ -83,6 +83,10 @@ pub struct DiffusionArgs {
     /// Continue from `<out>/checkpoints/LATEST` (model and optimiser settings come from the checkpoint).
     #[arg(long, env = "GENMS_TRAIN_RESUME")]
     pub resume: bool,
+    /// Continue from this checkpoint folder (e.g. `models/perov5/checkpoint`, holding train.safetensors and
+    /// state.json) instead of `<out>/checkpoints/LATEST`; new checkpoints go to --out. Implies --resume.
+    #[arg(long, env = "GENMS_TRAIN_RESUME_FROM")]
+    pub resume_from: Option<PathBuf>,
 }
 
 pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
@@ -131,7 +135,11 @@ fn diffusion(args: DiffusionArgs) -> anyhow::Result<()> {
     eprintln!("{} training structures, {} validation structures", items.len(), val.len());
     let device = candle_core::Device::Cpu;
     let latest = latest_checkpoint(&args.out)?;
-    let mut trainer = match (latest, args.resume) {
+    let (latest, resume) = match (&args.resume_from, latest) {
+        (Some(from), _) => (Some(from.clone()), true),
+        (None, latest) => (latest, args.resume),
+    };
+    let mut trainer = match (latest, resume) {
         (Some(ck), true) => {
             eprintln!("resuming from {}", ck.display());
             let mut t =
