@@ -236,7 +236,7 @@ impl Trainer {
             }
             adam_m.insert(name.clone(), get("adam_m")?.map_or_else(|| var.zeros_like(), Ok)?);
             adam_v.insert(name.clone(), get("adam_v")?.map_or_else(|| var.zeros_like(), Ok)?);
-            ema.insert(name.clone(), get("ema")?.map_or_else(|| var.as_tensor().copy(), Ok)?);
+            ema.insert(name.clone(), get("ema")?.map_or_else(|| var.as_tensor().detach().copy(), Ok)?);
         }
         let (wall_base, cpu_base) = (state.wall_s, state.cpu_s);
         let mut by_size: Vec<usize> = (0..items.len()).collect();
@@ -322,13 +322,15 @@ impl Trainer {
             for name in &self.names {
                 let var = &vars[name];
                 let Some(g) = grads.remove(var) else { continue };
-                let g = (g * scale)?;
-                let m = ((&self.adam_m[name] * b1)? + (&g * (1.0 - b1))?)?;
-                let v = ((&self.adam_v[name] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+                // Every state tensor is detached: otherwise each would record the op that made it, and the chain
+                // back through all earlier steps would keep every old tensor alive (unbounded memory).
+                let g = (g.detach() * scale)?;
+                let m = ((&self.adam_m[name] * b1)? + (&g * (1.0 - b1))?)?.detach();
+                let v = ((&self.adam_v[name] * b2)? + (g.sqr()? * (1.0 - b2))?)?.detach();
                 let update = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + eps)?)?;
-                let w = ((var.as_tensor() * (1.0 - lr * c.weight_decay))? - (update * lr)?)?;
+                let w = ((var.as_tensor().detach() * (1.0 - lr * c.weight_decay))? - (update * lr)?)?.detach();
                 var.set(&w)?;
-                let e = ((&self.ema[name] * decay)? + (w * (1.0 - decay))?)?;
+                let e = ((&self.ema[name] * decay)? + (w * (1.0 - decay))?)?.detach();
                 self.adam_m.insert(name.clone(), m);
                 self.adam_v.insert(name.clone(), v);
                 self.ema.insert(name.clone(), e);
