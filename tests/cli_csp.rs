@@ -26,6 +26,20 @@ fn counts(c: &Composition) -> BTreeMap<String, i64> {
     c.iter().map(|(e, a)| (e.symbol().to_string(), a.round() as i64)).collect()
 }
 
+/// `genms csp` with the settings both runs of the determinism check share (seed 7, 2 samples, 4 steps).
+fn run_csp(input: &std::path::Path, model: &std::path::Path, out: &std::path::Path) {
+    let status = genms()
+        .args(["csp", "--input"])
+        .arg(input)
+        .args(["--samples", "2", "--steps", "4", "--batch", "4", "--seed", "7", "--model"])
+        .arg(model)
+        .arg("--out")
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn csp_samples_keep_the_composition_and_write_parsable_cifs() {
     let dir = tmp("sample");
@@ -37,16 +51,7 @@ fn csp_samples_keep_the_composition_and_write_parsable_cifs() {
     let input = dir.join("in.csv");
     std::fs::write(&input, "material_id,composition,cif\nm1,Sr1Ti1O3,\"not a cif\"\nm2,Ga4Te4,x\nm3,C8,y\n").unwrap();
     let out = dir.join("out.csv");
-    let status = genms()
-        .args(["csp", "--input"])
-        .arg(&input)
-        .args(["--samples", "2", "--steps", "4", "--batch", "4", "--seed", "7", "--model"])
-        .arg(&model)
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    run_csp(&input, &model, &out);
     let mut r = csv::Reader::from_path(&out).unwrap();
     assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), ["material_id", "sample", "cif"]);
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
@@ -62,16 +67,7 @@ fn csp_samples_keep_the_composition_and_write_parsable_cifs() {
     }
     // Same seed, same output.
     let out2 = dir.join("out2.csv");
-    let status = genms()
-        .args(["csp", "--input"])
-        .arg(&input)
-        .args(["--samples", "2", "--steps", "4", "--batch", "4", "--seed", "7", "--model"])
-        .arg(&model)
-        .arg("--out")
-        .arg(&out2)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    run_csp(&input, &model, &out2);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), std::fs::read_to_string(&out2).unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }
