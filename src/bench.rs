@@ -17,6 +17,9 @@ pub enum BenchCommand {
     /// CGCNN scoring throughput (formation energy, band gap, P(metal)) on a CDVAE CSV: end to end (CIF text ->
     /// graphs -> predictions) and model only (forward passes on prepared graphs), in structures/s.
     Score(crate::bench_score::ScoreBenchArgs),
+    /// Search-engine throughput with bench-mode workers (simulated device latency, no models): items/s, RPCs/s and
+    /// scale-out efficiency from 1 to N workers, with redis-benchmark on the same server for scale.
+    Dispatch(crate::bench_dispatch::DispatchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -45,6 +48,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Neighbors(args) => neighbors(args),
         BenchCommand::Score(args) => crate::bench_score::run(args),
+        BenchCommand::Dispatch(args) => crate::bench_dispatch::run(args),
     }
 }
 

@@ -1,15 +1,26 @@
-//! The `genms` binary: one executable for every role (inspect, convert, bench today; search, coordinator, worker,
-//! ctl, train as their issues land). Subcommands live in their own modules; this file only parses and dispatches.
+//! The `genms` binary: one executable for every role — search (embedded), coordinator, worker, ctl, train, csp,
+//! score, inspect, convert, bench. Subcommands live in their own modules; this file only parses and dispatches.
 
 mod bench;
+mod bench_dispatch;
 mod bench_score;
+mod cmd_coordinator;
+mod cmd_worker;
 mod convert;
 mod csp;
+mod ctl;
+mod executor;
+mod inproc;
 mod inspect;
+mod interpret;
 mod models;
+mod params;
 #[allow(dead_code, clippy::all)]
 mod proto;
+mod rpc;
 mod score;
+mod search;
+mod telemetry;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +35,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Search for new crystals matching a prompt, in one process: formulae -> structures -> scored candidates.
+    /// Writes DIR/candidates.csv, DIR/cif/*.cif and DIR/campaign.json.
+    Search(search::SearchArgs),
+    /// Run the search coordinator: campaigns in Redis, tasks dispatched to workers over gRPC.
+    Coordinator(cmd_coordinator::CoordinatorArgs),
+    /// Run a worker: serves formula sampling, diffusion and scoring over gRPC.
+    Worker(cmd_worker::WorkerArgs),
+    /// Operate a running coordinator: create, get, watch, set, pause, resume, cancel, candidates, workers.
+    Ctl(ctl::CtlArgs),
     /// Describe a formula or a structure file (CIF, POSCAR, extended XYZ): formulae, charge neutrality, novelty,
     /// lattice, space group, validity.
     Inspect(inspect::InspectArgs),
@@ -44,6 +64,9 @@ enum Command {
     /// Crystal structure prediction: sample K structures for each `material_id, composition` row with the diffusion
     /// model; writes `material_id, sample, cif` (P1 CIFs).
     Csp(csp::CspArgs),
+    /// Show how a plain-language request is read: the constraints (elements in/out, family, anions, element count,
+    /// metal/semiconductor, band-gap range, novelty, excluded formulae), recognised phrases and unknown words, as JSON.
+    Interpret(interpret::InterpretArgs),
 }
 
 fn main() {
@@ -53,6 +76,10 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Search(args) => search::run(args),
+        Command::Coordinator(args) => cmd_coordinator::run(args),
+        Command::Worker(args) => cmd_worker::run(args),
+        Command::Ctl(args) => ctl::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Bench(cmd) => bench::run(cmd),
@@ -60,6 +87,7 @@ fn main() {
         Command::Models(cmd) => models::run(cmd),
         Command::Train(cmd) => train::run(cmd),
         Command::Csp(args) => csp::run(args),
+        Command::Interpret(args) => interpret::run(args),
     };
     if let Err(e) = result {
         // One line on stderr: the chain of contexts, outermost first.

@@ -6,6 +6,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod composition;
+pub mod constraints;
 pub mod dataset;
 pub mod element;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod io;
 pub mod known;
 pub mod lattice;
 pub mod paths;
+pub mod search;
 pub mod smact;
 pub mod structure;
 

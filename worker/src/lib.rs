@@ -1,9 +1,13 @@
 //! genms-worker: the models of genms on candle — formula proposers, the formula -> structure diffusion model and the
-//! CGCNN scorer — behind a transport-free `Worker` API. Today it holds the CGCNN scorer ([`cgcnn`]); the diffusion
-//! model and formula proposer arrive with their own issues.
+//! CGCNN scorer — behind the transport-free [`Worker`] API ([`service`]) that the binary serves over gRPC or calls
+//! in-process.
 
 pub mod cgcnn;
 pub mod diffusion;
+pub mod proposer;
+pub mod service;
+
+pub use service::{Worker, WorkerConfig, WorkerError};
 
 /// Parses a device name: `cpu` or `cuda:N` (`cuda` = `cuda:0`; needs the `cuda` feature).
 pub fn parse_device(name: &str) -> candle_core::Result<candle_core::Device> {
