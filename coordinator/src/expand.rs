@@ -25,6 +25,8 @@ pub const MAX_CELL_ATOMS: u32 = 20;
 pub const MIN_CELL_ATOMS: u32 = 4;
 /// Plausible volume per atom (A^3) of a generated structure; outside it the structure is rejected.
 pub const VOLUME_PER_ATOM: (f64, f64) = (2.0, 150.0);
+/// Shortest allowed lattice vector (A) of a generated cell.
+pub const MIN_LATTICE_VECTOR: f64 = 1.0;
 /// Formulae of the best candidates handed to the proposer as context for the next round.
 pub const CONTEXT_FORMULAS: usize = 8;
 
@@ -272,6 +274,12 @@ pub fn on_generated(nodes: &[Node], results: &[GeneratedStructure]) -> Transitio
 
 fn check_structure(cif: &str) -> Result<(), String> {
     let s = read_cif_structure(cif, &CifOptions::default()).map_err(|_| "unreadable_cif".to_string())?;
+    // An atom closer than this to its own periodic image is unphysical; checked first because such cells (thin
+    // slivers from a poorly denoised lattice) are also the ones that make distance and symmetry searches expensive.
+    let (reduced, _) = s.lattice().lll_reduced();
+    if reduced.lengths().iter().any(|l| !(*l >= MIN_LATTICE_VECTOR)) {
+        return Err("self_image_too_close".into());
+    }
     let v = struct_validity(&s);
     if let Some(reason) = v.reason {
         return Err(reason.as_str().to_string());

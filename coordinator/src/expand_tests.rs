@@ -83,14 +83,19 @@ fn generated_and_scored_structures_flow_to_candidates() {
 _cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n\
 _atom_site_fract_z\nNa 0 0 0\nCl 0.5 0.5 0.5\n";
     let squashed = cubic.replace("Cl 0.5 0.5 0.5", "Cl 0.01 0 0");
+    let sliver = cubic.replace("_cell_length_c 5.64", "_cell_length_c 0.6");
     let mut other = node.clone();
     other.id = "r0/f000/s01".into();
+    let mut third = node.clone();
+    third.id = "r0/f000/s02".into();
     let results = vec![
         GeneratedStructure { item_id: node.id.clone(), result: Ok(cubic.into()) },
         GeneratedStructure { item_id: other.id.clone(), result: Ok(squashed) },
+        GeneratedStructure { item_id: third.id.clone(), result: Ok(sliver) },
     ];
-    let tx = on_generated(&[node.clone(), other], &results);
-    assert_eq!(count(&tx, "structures.generated"), 2);
+    let tx = on_generated(&[node.clone(), other, third], &results);
+    assert_eq!(count(&tx, "structures.generated"), 3);
+    assert_eq!(count(&tx, "structures.rejected.self_image_too_close"), 1);
     assert_eq!(count(&tx, "structures.rejected.atoms_too_close"), 1);
     assert_eq!(tx.enqueue, vec![(Stage::Score, node.id.clone(), -1.0)]);
     let to_score = tx.nodes.iter().find(|n| n.stage == Stage::Score).unwrap().clone();

@@ -143,6 +143,53 @@ impl Lattice {
         [1.0 / l[0], 1.0 / l[1], 1.0 / l[2]]
     }
 
+    /// An LLL-reduced basis of the same lattice (delta 3/4) and the integer matrix `u` with `reduced = u * self`
+    /// (rows are vectors). Reduced vectors are short and nearly orthogonal, so image searches in the reduced basis
+    /// stay small even for a very skewed input cell.
+    pub fn lll_reduced(&self) -> (Lattice, Matrix3<f64>) {
+        let mut b = [self.vector(0), self.vector(1), self.vector(2)];
+        let mut u = Matrix3::<f64>::identity();
+        let gram_schmidt = |b: &[Vector3<f64>; 3]| {
+            let mut bs = *b;
+            let mut mu = [[0.0f64; 3]; 3];
+            for i in 0..3 {
+                for j in 0..i {
+                    mu[i][j] = b[i].dot(&bs[j]) / bs[j].norm_squared().max(f64::MIN_POSITIVE);
+                    bs[i] -= bs[j] * mu[i][j];
+                }
+            }
+            (bs, mu)
+        };
+        let mut k = 1;
+        // Each swap shrinks a positive potential; the cap only guards against NaN input.
+        for _ in 0..10_000 {
+            if k >= 3 {
+                break;
+            }
+            for j in (0..k).rev() {
+                let (_, mu) = gram_schmidt(&b);
+                let q = mu[k][j].round();
+                if q != 0.0 {
+                    b[k] -= b[j] * q;
+                    let row_j = u.row(j).into_owned();
+                    let new_row = u.row(k) - row_j * q;
+                    u.set_row(k, &new_row);
+                }
+            }
+            let (bs, mu) = gram_schmidt(&b);
+            if bs[k].norm_squared() >= (0.75 - mu[k][k - 1] * mu[k][k - 1]) * bs[k - 1].norm_squared() {
+                k += 1;
+            } else {
+                b.swap(k, k - 1);
+                u.swap_rows(k, k - 1);
+                k = (k - 1).max(1);
+            }
+        }
+        let m = Matrix3::from_rows(&[b[0].transpose(), b[1].transpose(), b[2].transpose()]);
+        let reduced = Lattice::from_matrix(m).unwrap_or_else(|_| self.clone());
+        (reduced, u)
+    }
+
     /// The lattice of a supercell: row i of `scaling` (integer) gives new vector i in units of the old ones.
     pub fn supercell(&self, scaling: &[[i32; 3]; 3]) -> Result<Lattice, CrystalError> {
         let s = Matrix3::from_fn(|i, j| scaling[i][j] as f64);

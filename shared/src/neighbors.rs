@@ -14,7 +14,7 @@ use crate::structure::Structure;
 pub const SELF_TOLERANCE: f64 = 1e-8;
 /// Refuse neighbour searches that would have to consider more image points than this (tiny or flat cells with a
 /// large radius): they would exhaust memory rather than answer.
-pub const MAX_IMAGE_POINTS: usize = 50_000_000;
+pub const MAX_IMAGE_POINTS: usize = 4_000_000;
 
 /// One neighbour of a site.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -177,9 +177,29 @@ pub fn wrap_unit(x: f64) -> f64 {
 /// starting from the wrapped displacement, it searches every image that could be shorter, bounded by the distances
 /// between opposite cell faces.
 pub fn min_image_distance(lattice: &Lattice, df: &Vector3<f64>) -> f64 {
+    let widths = lattice.perpendicular_widths();
+    let lengths = lattice.lengths();
+    // A skewed cell (thin between two faces) would make the image box below huge: search in an LLL-reduced basis
+    // of the same lattice instead, where the box is small. Fractional vectors transform as f' = f u^-1.
+    if widths.iter().zip(&lengths).any(|(w, l)| !(*w > 0.25 * l)) {
+        let (reduced, u) = lattice.lll_reduced();
+        if let Some(u_inv) = u.try_inverse() {
+            let f = (df.transpose() * u_inv).transpose();
+            if reduced.perpendicular_widths().iter().all(|w| *w > 0.0) {
+                return min_image_distance_in(&reduced, &f);
+            }
+        }
+    }
+    min_image_distance_in(lattice, df)
+}
+
+fn min_image_distance_in(lattice: &Lattice, df: &Vector3<f64>) -> f64 {
     let base = df.map(|x| x - x.round());
     let mut best = lattice.to_cartesian(&base).norm();
     let widths = lattice.perpendicular_widths();
+    if !best.is_finite() || widths.iter().any(|w| !(*w > 0.0)) {
+        return best;
+    }
     // Component k of an image's fractional vector, times width_k, bounds its length from below; so only images with
     // |base_k + n_k| <= best / width_k can be shorter.
     let lo: [i64; 3] = std::array::from_fn(|k| (-best / widths[k] - base[k]).ceil() as i64);
@@ -201,6 +221,25 @@ pub fn min_image_distance(lattice: &Lattice, df: &Vector3<f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn min_image_distance_is_the_same_in_a_very_skewed_basis_of_the_same_lattice() {
+        let cubic = Lattice::cubic(3.0).unwrap();
+        // Rows: a, b, and 7a + 5b + c — the same lattice, a cell 0.1 % as thick as it is long.
+        let skewed = Lattice::from_rows([[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [21.0, 15.0, 3.0]]).unwrap();
+        for df in [Vector3::new(0.1, 0.2, 0.3), Vector3::new(0.5, 0.5, 0.5), Vector3::new(0.9, 0.05, 0.45)] {
+            // The same Cartesian displacement, expressed in each basis.
+            let cart = cubic.to_cartesian(&df);
+            let in_skewed = skewed.to_fractional(&cart);
+            let expect = min_image_distance(&cubic, &df);
+            let got = min_image_distance(&skewed, &in_skewed);
+            assert!((expect - got).abs() < 1e-9, "{df:?}: {expect} vs {got}");
+        }
+        let (reduced, u) = skewed.lll_reduced();
+        assert!((reduced.volume() - 27.0).abs() < 1e-9);
+        assert!(reduced.lengths().iter().all(|l| (l - 3.0).abs() < 1e-9), "{:?}", reduced.lengths());
+        assert!((u.determinant().abs() - 1.0).abs() < 1e-9);
+    }
 
     fn el(s: &str) -> Element {
         Element::from_symbol(s).unwrap()
