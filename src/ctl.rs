@@ -269,6 +269,31 @@ fn campaign_json(c: &pb::Campaign) -> serde_json::Value {
     let constraints: serde_json::Value = serde_json::from_str(&c.constraints_json).unwrap_or(serde_json::Value::Null);
     let counts: std::collections::BTreeMap<&String, &i64> = c.counts.iter().collect();
     let frontier: std::collections::BTreeMap<&String, &u64> = c.frontier.iter().collect();
+    // The same counters nested per tree level: {"formulas": {"proposed": 12, "rejected": {"known": 2}}, ...}.
+    let mut levels = serde_json::Map::new();
+    for (key, value) in &counts {
+        let mut parts = key.split('.');
+        let Some(level) = parts.next() else { continue };
+        let rest: Vec<&str> = parts.collect();
+        let mut node = levels.entry(level.to_string()).or_insert_with(|| serde_json::json!({}));
+        if rest.is_empty() {
+            *node = serde_json::json!(value);
+            continue;
+        }
+        for (i, part) in rest.iter().enumerate() {
+            if !node.is_object() {
+                break;
+            }
+            let last = i + 1 == rest.len();
+            let entry =
+                node.as_object_mut().map(|o| o.entry(part.to_string()).or_insert_with(|| serde_json::json!({})));
+            let Some(entry) = entry else { break };
+            if last {
+                *entry = serde_json::json!(value);
+            }
+            node = entry;
+        }
+    }
     serde_json::json!({
         "campaign_id": c.campaign_id,
         "prompt": c.prompt,
@@ -280,6 +305,7 @@ fn campaign_json(c: &pb::Campaign) -> serde_json::Value {
             "diffusion_steps": params.diffusion_steps, "model": params.model,
         },
         "counts": counts,
+        "levels": levels,
         "frontier": frontier,
         "constraints": constraints,
         "unknown_words": c.unknown_words,

@@ -36,6 +36,17 @@ fn campaign_with_two_workers_completes_with_valid_cifs() {
     let c = wait_done(port, &id, LONG, &log);
     assert_accounted(&c);
     assert_eq!(count(&c, "rounds.done"), 2, "{c}");
+    assert_eq!(c["levels"]["formulas"]["proposed"].as_i64(), Some(count(&c, "formulas.proposed")), "{c}");
+    // The event stream of a finished campaign replays its history and ends.
+    let watch = std::process::Command::new(bin())
+        .args(["ctl", "--coordinator", &format!("127.0.0.1:{port}"), "--json", "watch", &id])
+        .output()
+        .unwrap();
+    assert!(watch.status.success());
+    let events: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&watch.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.first().unwrap()["kind"], "created");
+    assert_eq!(events.last().unwrap()["kind"], "done");
     let cands = ctl(port, None, &["candidates", &id]).unwrap();
     let cands = cands.as_array().unwrap();
     assert!(!cands.is_empty(), "no candidates: {c}");
@@ -206,4 +217,32 @@ fn live_parameter_updates_are_authenticated_validated_and_applied() {
     assert!(ctl(port, Some(TOKEN), &["set", &id, "--formulas", "9"]).unwrap_err().contains("failed_precondition"));
     let bad = ctl(port, Some(TOKEN), &create_args("a metal with a band gap of 3 eV", &[])).unwrap_err();
     assert!(bad.contains("invalid_argument"), "{bad}");
+}
+
+#[test]
+fn sigterm_drains_worker_and_coordinator_mid_campaign_without_loss() {
+    let tmp = TempDir::new("sigterm");
+    let model = tiny_random_model(tmp.path());
+    let redis = Redis::start(tmp.path(), false);
+    let (mut w1, p1) = start_worker(tmp.path(), &model, "worker1");
+    let (_w2, p2) = start_worker(tmp.path(), &model, "worker2");
+    let port = free_port();
+    let extra = ["--batch-items", "2", "--tasks-per-worker", "1", "--drain-timeout-s", "20"];
+    let mut coord = start_coordinator(tmp.path(), port, &redis.url(), &[p1, p2], &extra);
+    let log = tmp.path().join("coordinator.log");
+    let args = create_args(
+        "a novel oxide",
+        &["--formulas", "8", "--keep", "4", "--structures", "4", "--rounds", "2", "--steps", "200"],
+    );
+    let id = id_of(&ctl(port, Some(TOKEN), &args).unwrap());
+    wait_for(port, &id, LONG, &log, |c| count(c, "structures.generated") >= 2);
+    assert!(w1.sigterm(Duration::from_secs(60)), "worker did not drain and exit cleanly on SIGTERM");
+    wait_for(port, &id, LONG, &log, |c| count(c, "structures.generated") >= 6);
+    assert!(coord.sigterm(Duration::from_secs(60)), "coordinator did not drain and exit cleanly on SIGTERM");
+    let _coord = start_coordinator(tmp.path(), port, &redis.url(), &[p1, p2], &extra);
+    let c = wait_done(port, &id, LONG, &log);
+    assert_accounted(&c);
+    assert_eq!(count(&c, "structures.planned"), 32, "{c}");
+    assert_eq!(count(&c, "structures.failed.task"), 0, "draining must not fail tasks: {c}");
+    candidate_set(port, &id);
 }

@@ -38,8 +38,8 @@ pub fn round_id(round: u32) -> String {
 /// The first transition of a new campaign: round 0 waiting for its proposal.
 pub fn initial(params: &SearchParams) -> Transition {
     let mut tx = Transition::default();
-    start_round(&mut tx, params, 0);
     tx.events.push(Event::new("created", format!("campaign created (seed {})", params.seed)));
+    start_round(&mut tx, params, 0);
     tx
 }
 
