@@ -226,7 +226,7 @@ struct CountingConnector {
 
 impl WorkerConnector for CountingConnector {
     fn connect(&self, address: &str) -> Arc<dyn WorkerClient> {
-        Arc::new(Counting { inner: GrpcConnector.connect(address), calls: self.calls.clone() })
+        Arc::new(Counting { inner: GrpcConnector::default().connect(address), calls: self.calls.clone() })
     }
 }
 

@@ -45,6 +45,20 @@ pub struct CoordinatorArgs {
     #[arg(long, env = "GENMS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     #[command(flatten)]
+    pub tls: crate::tls::ServerTlsArgs,
+    /// CA (PEM) that worker certificates are verified with; enables TLS to workers.
+    #[arg(long, env = "GENMS_WORKER_TLS_CA")]
+    pub worker_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) presented to workers (mutual TLS).
+    #[arg(long, env = "GENMS_WORKER_TLS_CERT", requires = "worker_tls_key")]
+    pub worker_tls_cert: Option<PathBuf>,
+    /// Key of --worker-tls-cert.
+    #[arg(long, env = "GENMS_WORKER_TLS_KEY", requires = "worker_tls_cert")]
+    pub worker_tls_key: Option<PathBuf>,
+    /// Server name expected in worker certificates (default: the host part of each worker address).
+    #[arg(long, env = "GENMS_WORKER_TLS_DOMAIN")]
+    pub worker_tls_domain: Option<String>,
+    #[command(flatten)]
     pub engine: EngineArgs,
     /// Defaults for parameters a CreateCampaign leaves unset.
     #[command(flatten)]
@@ -95,7 +109,17 @@ async fn serve(args: CoordinatorArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("connecting to {}", args.redis))?,
     );
-    let pool = Arc::new(WorkerPool::new(source, Arc::new(GrpcConnector), args.engine.tasks_per_worker));
+    let worker_tls = crate::tls::ClientTls {
+        ca: args.worker_tls_ca.clone(),
+        cert: args.worker_tls_cert.clone(),
+        key: args.worker_tls_key.clone(),
+        domain: args.worker_tls_domain.clone(),
+    }
+    .config()
+    .context("worker TLS")?;
+    let server_tls = args.tls.config()?;
+    let connector = GrpcConnector { tls: worker_tls };
+    let pool = Arc::new(WorkerPool::new(source, Arc::new(connector), args.engine.tasks_per_worker));
     let engine = Engine::new(store, pool, known, args.engine.config());
     let coordinator = Arc::new(Coordinator::new(engine.clone()));
 
@@ -111,14 +135,16 @@ async fn serve(args: CoordinatorArgs) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let local = listener.local_addr()?;
     let (server_stop_tx, mut server_stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(
-        tonic::transport::Server::builder().add_service(health_service).add_service(svc).serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async move {
-                let _ = server_stop_rx.wait_for(|s| *s).await;
-            },
-        ),
-    );
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(cfg) = server_tls {
+        builder = builder.tls_config(cfg).context("TLS configuration")?;
+    }
+    let server = tokio::spawn(builder.add_service(health_service).add_service(svc).serve_with_incoming_shutdown(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        async move {
+            let _ = server_stop_rx.wait_for(|s| *s).await;
+        },
+    ));
     reporter.set_service_status(COORDINATOR_SERVICE_NAME, tonic_health::ServingStatus::Serving).await;
     reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
     eprintln!("genms coordinator listening on {local}");

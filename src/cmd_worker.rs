@@ -44,6 +44,8 @@ pub struct WorkerArgs {
     /// Serve Prometheus metrics on this address (`/metrics`).
     #[arg(long, env = "GENMS_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub tls: crate::tls::ServerTlsArgs,
     /// BENCH MODE: run no model; answer every task after this simulated device latency with synthetic outputs.
     #[arg(long, env = "GENMS_BENCH_LATENCY_MS")]
     pub bench_latency_ms: Option<u64>,
@@ -150,6 +152,7 @@ async fn serve(args: WorkerArgs) -> anyhow::Result<()> {
         Ok(Executor::start(backend, load_args.threads, load_args.queue))
     });
 
+    let tls = args.tls.config()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let rpc = Arc::new(WorkerRpcLazy { inner: std::sync::OnceLock::new() });
     let server = {
@@ -159,14 +162,16 @@ async fn serve(args: WorkerArgs) -> anyhow::Result<()> {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(health_service)
-                .add_service(svc)
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                }),
-        )
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(cfg) = tls {
+            builder = builder.tls_config(cfg).context("TLS configuration")?;
+        }
+        tokio::spawn(builder.add_service(health_service).add_service(svc).serve_with_incoming_shutdown(
+            incoming,
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ))
     };
     eprintln!("genms worker listening on {local}");
     info!(listen = %local, "worker listening; loading models");

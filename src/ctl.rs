@@ -1,6 +1,7 @@
 //! `genms ctl`: the operator's client of a running coordinator — create, inspect, watch and retune campaigns, pause /
 //! resume / cancel them, list candidates and workers. `--json` prints machine-readable output for scripts and tests.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -24,6 +25,18 @@ pub struct CtlArgs {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// CA (PEM) to verify a TLS coordinator with; enables TLS.
+    #[arg(long, env = "GENMS_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a coordinator that requires one.
+    #[arg(long, env = "GENMS_TLS_CLIENT_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Key of --tls-cert.
+    #[arg(long, env = "GENMS_TLS_CLIENT_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Server name expected in the coordinator's certificate (default: the host of --coordinator).
+    #[arg(long, env = "GENMS_TLS_DOMAIN")]
+    pub tls_domain: Option<String>,
     /// Deadline of each call (s).
     #[arg(long, default_value_t = 30, env = "GENMS_CTL_TIMEOUT_S")]
     pub timeout_s: u64,
@@ -109,13 +122,19 @@ fn status_error(s: tonic::Status) -> anyhow::Error {
 }
 
 async fn ctl(args: CtlArgs) -> anyhow::Result<()> {
-    let url = if args.coordinator.contains("://") {
-        args.coordinator.clone()
-    } else {
-        format!("http://{}", args.coordinator)
-    };
-    let channel: Channel = Endpoint::from_shared(url.clone())
-        .with_context(|| format!("coordinator address {url}"))?
+    let tls = crate::tls::ClientTls {
+        ca: args.tls_ca.clone(),
+        cert: args.tls_cert.clone(),
+        key: args.tls_key.clone(),
+        domain: args.tls_domain.clone(),
+    }
+    .config()?;
+    let url = crate::tls::url(&args.coordinator, tls.is_some());
+    let mut endpoint = Endpoint::from_shared(url.clone()).with_context(|| format!("coordinator address {url}"))?;
+    if let Some(cfg) = tls {
+        endpoint = endpoint.tls_config(cfg).context("TLS configuration")?;
+    }
+    let channel: Channel = endpoint
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await

@@ -21,6 +21,7 @@ mod rpc;
 mod score;
 mod search;
 mod telemetry;
+mod tls;
 mod train;
 
 use clap::{Parser, Subcommand};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use genms_coordinator::workers::{CallResult, WorkerCallError, WorkerClient, WorkerConnector};
 use genms_shared::search as dom;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -24,9 +24,12 @@ pub struct GrpcWorkerClient {
 
 impl GrpcWorkerClient {
     /// A client for `host:port` (or a full `http://` URL); connects on first use and reconnects by itself.
-    pub fn new(address: &str) -> Result<GrpcWorkerClient, tonic::transport::Error> {
-        let url = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
-        let channel = Endpoint::from_shared(url)?
+    pub fn new(address: &str, tls: Option<ClientTlsConfig>) -> Result<GrpcWorkerClient, tonic::transport::Error> {
+        let mut endpoint = Endpoint::from_shared(crate::tls::url(address, tls.is_some()))?;
+        if let Some(cfg) = tls {
+            endpoint = endpoint.tls_config(cfg)?;
+        }
+        let channel = endpoint
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(20))
@@ -84,12 +87,15 @@ impl WorkerClient for GrpcWorkerClient {
     }
 }
 
-/// Makes gRPC clients for discovered worker addresses.
-pub struct GrpcConnector;
+/// Makes gRPC clients for discovered worker addresses (TLS when configured).
+#[derive(Default)]
+pub struct GrpcConnector {
+    pub tls: Option<ClientTlsConfig>,
+}
 
 impl WorkerConnector for GrpcConnector {
     fn connect(&self, address: &str) -> Arc<dyn WorkerClient> {
-        match GrpcWorkerClient::new(address) {
+        match GrpcWorkerClient::new(address, self.tls.clone()) {
             Ok(c) => Arc::new(c),
             Err(e) => Arc::new(Unreachable { address: address.to_string(), why: e.to_string() }),
         }

@@ -205,8 +205,13 @@ pub fn start_coordinator(dir: &Path, port: u16, redis: &str, workers: &[u16], ex
 
 /// `genms ctl --json ...`: Ok(parsed stdout) or Err(stderr).
 pub fn ctl(port: u16, token: Option<&str>, args: &[&str]) -> Result<Value, String> {
+    ctl_with(port, token, &[], args)
+}
+
+/// `genms ctl --json <global flags> ...` (e.g. TLS flags).
+pub fn ctl_with(port: u16, token: Option<&str>, global: &[&str], args: &[&str]) -> Result<Value, String> {
     let mut cmd = Command::new(bin());
-    cmd.args(["ctl", "--coordinator", &format!("127.0.0.1:{port}"), "--json"]).env_remove("GENMS_TOKEN");
+    cmd.args(["ctl", "--coordinator", &format!("127.0.0.1:{port}"), "--json"]).args(global).env_remove("GENMS_TOKEN");
     if let Some(t) = token {
         cmd.env("GENMS_TOKEN", t);
     }
