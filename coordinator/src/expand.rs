@@ -277,7 +277,7 @@ fn check_structure(cif: &str) -> Result<(), String> {
     // An atom closer than this to its own periodic image is unphysical; checked first because such cells (thin
     // slivers from a poorly denoised lattice) are also the ones that make distance and symmetry searches expensive.
     let (reduced, _) = s.lattice().lll_reduced();
-    if reduced.lengths().iter().any(|l| !(*l >= MIN_LATTICE_VECTOR)) {
+    if reduced.lengths().iter().any(|l| l.is_nan() || *l < MIN_LATTICE_VECTOR) {
         return Err("self_image_too_close".into());
     }
     let v = struct_validity(&s);

@@ -186,7 +186,7 @@ impl Lattice {
             }
         }
         let m = Matrix3::from_rows(&[b[0].transpose(), b[1].transpose(), b[2].transpose()]);
-        let reduced = Lattice::from_matrix(m).unwrap_or_else(|_| self.clone());
+        let reduced = Lattice::from_matrix(m).unwrap_or(*self);
         (reduced, u)
     }
 
