@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use genms_coordinator::store::redis::RedisStore;
+use genms_coordinator::store::redis::{redact_url, RedisStore};
 use genms_coordinator::{Coordinator, Engine, FrontierStore, WorkerPool, WorkerSource};
 use genms_shared::known::KnownFormulas;
 use tracing::{info, warn};
@@ -46,6 +46,9 @@ pub struct CoordinatorArgs {
     pub token: Option<String>,
     #[command(flatten)]
     pub tls: crate::tls::ServerTlsArgs,
+    /// Also serve the gRPC health service, plaintext, on this address (for kubelet probes when --tls-cert is set).
+    #[arg(long, env = "GENMS_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
     /// CA (PEM) that worker certificates are verified with; enables TLS to workers.
     #[arg(long, env = "GENMS_WORKER_TLS_CA")]
     pub worker_tls_ca: Option<PathBuf>,
@@ -107,7 +110,7 @@ async fn serve(args: CoordinatorArgs) -> anyhow::Result<()> {
     let store: Arc<dyn FrontierStore> = Arc::new(
         RedisStore::connect(&args.redis, &args.redis_prefix)
             .await
-            .with_context(|| format!("connecting to {}", args.redis))?,
+            .with_context(|| format!("connecting to {}", redact_url(&args.redis)))?,
     );
     let worker_tls = crate::tls::ClientTls {
         ca: args.worker_tls_ca.clone(),
@@ -124,6 +127,9 @@ async fn serve(args: CoordinatorArgs) -> anyhow::Result<()> {
     let coordinator = Arc::new(Coordinator::new(engine.clone()));
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
+    if let Some(addr) = args.health_listen {
+        crate::telemetry::serve_health(addr, health_service.clone()).await?;
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let dispatcher = tokio::spawn(engine.clone().run(stop_rx.clone()));
 
@@ -148,7 +154,7 @@ async fn serve(args: CoordinatorArgs) -> anyhow::Result<()> {
     reporter.set_service_status(COORDINATOR_SERVICE_NAME, tonic_health::ServingStatus::Serving).await;
     reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
     eprintln!("genms coordinator listening on {local}");
-    info!(listen = %local, redis = %args.redis, "coordinator serving");
+    info!(listen = %local, redis = %redact_url(&args.redis), "coordinator serving");
 
     crate::telemetry::shutdown_signal().await;
     info!("shutdown requested: not ready, stopping dispatch, draining");

@@ -46,6 +46,9 @@ pub struct WorkerArgs {
     pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub tls: crate::tls::ServerTlsArgs,
+    /// Also serve the gRPC health service, plaintext, on this address (for kubelet probes when --tls-cert is set).
+    #[arg(long, env = "GENMS_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
     /// BENCH MODE: run no model; answer every task after this simulated device latency with synthetic outputs.
     #[arg(long, env = "GENMS_BENCH_LATENCY_MS")]
     pub bench_latency_ms: Option<u64>,
@@ -153,6 +156,9 @@ async fn serve(args: WorkerArgs) -> anyhow::Result<()> {
     });
 
     let tls = args.tls.config()?;
+    if let Some(addr) = args.health_listen {
+        crate::telemetry::serve_health(addr, health_service.clone()).await?;
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let rpc = Arc::new(WorkerRpcLazy { inner: std::sync::OnceLock::new() });
     let server = {

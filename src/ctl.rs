@@ -9,7 +9,6 @@ use clap::{Args, Subcommand};
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::params::ParamArgs;
 use crate::proto::genms::v1 as pb;
 use crate::proto::genms::v1::coordinator_service_client::CoordinatorServiceClient;
 use crate::rpc::convert::{self, MAX_MESSAGE_BYTES};
@@ -50,7 +49,7 @@ pub enum CtlCommand {
     Create {
         prompt: String,
         #[command(flatten)]
-        params: ParamArgs,
+        params: CreateParams,
         /// Choose the campaign id (default: generated).
         #[arg(long)]
         id: Option<String>,
@@ -145,11 +144,7 @@ async fn ctl(args: CtlArgs) -> anyhow::Result<()> {
     let json = args.json;
     match &args.command {
         CtlCommand::Create { prompt, params, id } => {
-            let p = convert::params_to_pb(&params.params());
-            let set_fields =
-                ["formulas", "keep", "structures", "rounds", "budget", "top_k", "seed", "diffusion_steps", "model"]
-                    .map(String::from)
-                    .to_vec();
+            let (p, set_fields) = params.to_pb();
             let msg = pb::CreateCampaignRequest {
                 prompt: prompt.clone(),
                 params: Some(p),
@@ -281,6 +276,61 @@ async fn ctl(args: CtlArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Search parameters of `ctl create`: only the ones given are sent, the coordinator's defaults apply to the rest.
+#[derive(Args, Debug)]
+pub struct CreateParams {
+    /// H: formulae proposed per round.
+    #[arg(long)]
+    pub formulas: Option<u32>,
+    /// W: formulae kept per round.
+    #[arg(long)]
+    pub keep: Option<u32>,
+    /// L: structures per kept formula.
+    #[arg(long)]
+    pub structures: Option<u32>,
+    #[arg(long)]
+    pub rounds: Option<u32>,
+    /// Most structures generated.
+    #[arg(long)]
+    pub budget: Option<u64>,
+    /// Candidates reported.
+    #[arg(long)]
+    pub top: Option<u32>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Reverse diffusion steps.
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Diffusion model.
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+impl CreateParams {
+    fn to_pb(&self) -> (pb::SearchParams, Vec<String>) {
+        let mut p = pb::SearchParams::default();
+        let mut set = Vec::new();
+        macro_rules! take {
+            ($field:ident, $pb:ident, $name:literal) => {
+                if let Some(v) = self.$field.clone() {
+                    p.$pb = v;
+                    set.push($name.to_string());
+                }
+            };
+        }
+        take!(formulas, formulas, "formulas");
+        take!(keep, keep, "keep");
+        take!(structures, structures, "structures");
+        take!(rounds, rounds, "rounds");
+        take!(budget, budget, "budget");
+        take!(top, top_k, "top_k");
+        take!(seed, seed, "seed");
+        take!(steps, diffusion_steps, "diffusion_steps");
+        take!(model, model, "model");
+        (p, set)
+    }
 }
 
 fn campaign_json(c: &pb::Campaign) -> serde_json::Value {

@@ -176,7 +176,8 @@ fn inference_loop(
             Err(_) => return,
         };
         let Ok((job, reply)) = next else { return };
-        queued.fetch_sub(1, Ordering::AcqRel);
+        let waiting = queued.fetch_sub(1, Ordering::AcqRel).saturating_sub(1);
+        metrics::gauge!("genms_worker_queue_depth").set(waiting as f64);
         running.fetch_add(1, Ordering::AcqRel);
         let kind = job.kind();
         let span = info_span!("infer", kind, task = %job.task_id(), items = job.items());

@@ -203,6 +203,7 @@ impl Engine {
         let mut sleep_for = self.cfg.tick;
         for id in self.store.campaign_ids().await? {
             let Some(snap) = self.store.campaign(&id).await? else { continue };
+            metrics::gauge!("genms_campaign_candidates", "campaign" => id.clone()).set(snap.count("candidates") as f64);
             match snap.state {
                 CampaignState::Running => {
                     if snap.count("open") <= 0 {
@@ -216,8 +217,6 @@ impl Engine {
                             sleep_for = sleep_for.min(d);
                         }
                     }
-                    metrics::gauge!("genms_campaign_candidates", "campaign" => id.clone())
-                        .set(snap.count("candidates") as f64);
                 }
                 CampaignState::Cancelled if snap.count("open") > 0 => self.cancel_waiting(&snap).await?,
                 _ => {}

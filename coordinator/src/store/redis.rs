@@ -324,7 +324,7 @@ fn score_arg(priority: f64) -> String {
 }
 
 /// The URL with any password removed (and the query, which may carry one), for logs.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return "redis://?".into() };
     let rest = rest.split('?').next().unwrap_or_default();
     let (authority, path) = match rest.find('/') {

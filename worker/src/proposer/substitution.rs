@@ -27,7 +27,7 @@ use genms_shared::{Composition, Element, OxidationStates};
 
 use super::data::{key_of, Key, KnownData, Parent};
 use super::similarity::{substitutable, SubstitutionTable};
-use super::{FormulaProposer, ProposerError};
+use super::{FormulaProposer, ProposeStats, ProposerError};
 use crate::diffusion::rng::Rng;
 
 /// Sampling weight of a parent without a band-gap / metal label when the prompt constrains them.
@@ -70,7 +70,7 @@ fn family_counts(f: Family) -> Vec<u32> {
 }
 
 /// Label weight of a parent under the electronic constraints (0 = label contradicts them).
-fn label_weight(c: &Constraints, p: &Parent) -> f64 {
+pub(super) fn label_weight(c: &Constraints, p: &Parent) -> f64 {
     if c.electronic.is_none() && c.band_gap_min.is_none() && c.band_gap_max.is_none() {
         return 1.0;
     }
@@ -272,17 +272,32 @@ impl FormulaProposer for SubstitutionProposer {
     }
 
     fn propose(&self, task: &ProposeTask) -> Result<Vec<ProposedFormula>, ProposerError> {
+        self.propose_with_stats(task).map(|(out, _)| out)
+    }
+}
+
+impl SubstitutionProposer {
+    /// Whether a reduced formula is on the novelty list.
+    pub fn is_known(&self, reduced_formula: &str) -> bool {
+        self.data.known.contains(reduced_formula)
+    }
+
+    /// [`FormulaProposer::propose`] plus what was drawn before filtering: every distinct substituted composition
+    /// counts once, and each is checked for charge neutrality, the constraints and novelty whatever the outcome (so
+    /// the counts describe the generator, not just the survivors).
+    pub fn propose_with_stats(&self, task: &ProposeTask) -> Result<(Vec<ProposedFormula>, ProposeStats), ProposerError> {
         if task.n > MAX_PROPOSALS {
             return Err(ProposerError::InvalidTask(format!("n = {} exceeds {MAX_PROPOSALS}", task.n)));
         }
         let n = task.n as usize;
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), ProposeStats::default()));
         }
         let c = &task.constraints;
         let rules = Rules { c, family: c.family.map(family_counts) };
         let excluded: HashSet<String> = task.exclude.iter().chain(&c.excluded_formulas).map(|f| normalise(f)).collect();
         let mut verdicts: HashMap<Key, Verdict> = HashMap::new();
+        let mut stats = ProposeStats::default();
         let mut scores: HashMap<String, f64> = HashMap::new();
         let target = (3 * n).max(n + 20);
         let mut check = |sites: Vec<(Element, u32)>| -> Option<String> {
@@ -296,19 +311,21 @@ impl FormulaProposer for SubstitutionProposer {
                 };
             }
             let verdict = (|| {
-                if !rules.elements_ok(&key) {
-                    return Verdict::Rejected;
-                }
+                stats.drawn += 1;
                 let Ok(comp) = Composition::from_elements(key.iter().map(|(e, k)| (*e, f64::from(*k)))) else {
                     return Verdict::Rejected;
                 };
-                if c.check_composition(&comp).is_err() || !diffcsp_smact_validity(&comp, OxidationStates::Smact14) {
-                    return Verdict::Rejected;
-                }
+                let satisfies = rules.elements_ok(&key) && c.check_composition(&comp).is_ok();
+                let neutral = diffcsp_smact_validity(&comp, OxidationStates::Smact14);
                 let reduced = comp.reduced_formula();
-                if (c.novel && self.data.known.contains(reduced.as_str())) || excluded.contains(&reduced) {
+                let novel = !self.data.known.contains(reduced.as_str());
+                stats.satisfies_constraints += u64::from(satisfies);
+                stats.charge_neutral += u64::from(neutral);
+                stats.novel += u64::from(novel);
+                if !satisfies || !neutral || (c.novel && !novel) || excluded.contains(&reduced) {
                     return Verdict::Rejected;
                 }
+                stats.accepted += 1;
                 Verdict::Accepted(reduced)
             })();
             let out = match &verdict {
@@ -360,7 +377,7 @@ impl FormulaProposer for SubstitutionProposer {
             scores.into_iter().map(|(formula, logprob)| ProposedFormula { formula, logprob }).collect();
         out.sort_by(|a, b| b.logprob.total_cmp(&a.logprob).then_with(|| a.formula.cmp(&b.formula)));
         out.truncate(n);
-        Ok(out)
+        Ok((out, stats))
     }
 }
 
