@@ -15,6 +15,7 @@ mod inspect;
 mod interpret;
 mod models;
 mod params;
+mod propose;
 #[allow(dead_code, clippy::all)]
 mod proto;
 mod rpc;
@@ -68,6 +69,9 @@ enum Command {
     /// Show how a plain-language request is read: the constraints (elements in/out, family, anions, element count,
     /// metal/semiconductor, band-gap range, novelty, excluded formulae), recognised phrases and unknown words, as JSON.
     Interpret(interpret::InterpretArgs),
+    /// Propose candidate formulae for a plain-language request (embedded proposer or an OpenAI-compatible LLM) and
+    /// show each with its log-probability and the filters it passed; `--json` for one object, `--bench` to measure.
+    Propose(propose::ProposeArgs),
 }
 
 fn main() {
@@ -89,6 +93,7 @@ fn main() {
         Command::Train(cmd) => train::run(cmd),
         Command::Csp(args) => csp::run(args),
         Command::Interpret(args) => interpret::run(args),
+        Command::Propose(args) => propose::run(args),
     };
     if let Err(e) = result {
         // One line on stderr: the chain of contexts, outermost first.

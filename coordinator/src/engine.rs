@@ -292,6 +292,8 @@ impl Engine {
         let mut worker = Some(first);
         let mut avoid: Option<String> = None;
         let mut attempt = 0u32;
+        let mut busy_retries = 0u32;
+        let mut called = Duration::ZERO;
         let tx = loop {
             let w = match worker.take() {
                 Some(w) => w,
@@ -306,6 +308,7 @@ impl Engine {
                 Ok(outcome) => {
                     w.report(true, false);
                     drop(w);
+                    called = started.elapsed();
                     match self.outcome_transition(campaign, &nodes, outcome).await {
                         Some(tx) => break tx,
                         None => return,
@@ -313,7 +316,12 @@ impl Engine {
                 }
                 Err(e) => {
                     w.report(false, e.marks_unhealthy());
-                    attempt += 1;
+                    // A busy worker is not the task's fault: back off, but do not spend an attempt on it.
+                    let overloaded = matches!(e, WorkerCallError::Overloaded(_));
+                    if !overloaded {
+                        attempt += 1;
+                    }
+                    busy_retries += u32::from(overloaded);
                     metrics::counter!("genms_task_retries_total", "kind" => stage.as_str(), "reason" => e.code())
                         .increment(1);
                     warn!(worker = %w.address(), attempt, error = %e, "task attempt failed");
@@ -322,16 +330,22 @@ impl Engine {
                     }
                     avoid = Some(w.address().to_string());
                     drop(w);
-                    let delay = self.cfg.backoff * 2u32.pow(attempt.min(5) - 1);
+                    let delay = self.cfg.backoff * 2u32.pow((attempt + busy_retries).clamp(1, 6) - 1);
                     tokio::time::sleep(delay).await;
                 }
             }
         };
         let kind = stage.as_str();
-        metrics::histogram!("genms_task_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+        let decided = started.elapsed();
+        metrics::histogram!("genms_task_seconds", "kind" => kind).record(decided.as_secs_f64());
         self.commit_with_retry(campaign, task_id, &tx).await;
         metrics::counter!("genms_items_total", "kind" => kind).increment(nodes.len() as u64);
-        debug!(elapsed_ms = started.elapsed().as_millis() as u64, "task committed");
+        debug!(
+            call_us = called.as_micros() as u64,
+            decide_us = (decided - called).as_micros() as u64,
+            commit_us = (started.elapsed() - decided).as_micros() as u64,
+            "task committed"
+        );
     }
 
     async fn wait_for_worker(&self, avoid: Option<&str>, task_id: &str) -> Option<WorkerLease> {

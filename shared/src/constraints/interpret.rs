@@ -108,7 +108,8 @@ fn tokenize(prompt: &str) -> Vec<Tok> {
     }
     let mut out = Vec::new();
     let mut sentence_start = true;
-    for raw in norm.split_whitespace() {
+    for raw in suspended_hyphens(&norm) {
+        let raw = raw.as_str();
         let (word, ends_sentence) = match raw.strip_suffix('.') {
             Some(w) if !w.is_empty() => (w, true),
             _ => (raw, false),
@@ -129,6 +130,29 @@ fn tokenize(prompt: &str) -> Vec<Tok> {
         }
     }
     out
+}
+
+/// Whitespace-split words with suspended hyphens completed: "Co- and Ni-free" -> "Co-free and Ni-free",
+/// "Li-, Na- or K-based" -> "Li-based, Na-based or K-based".
+fn suspended_hyphens(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+    for i in (0..words.len()).rev() {
+        let w = words[i].trim_end_matches(',');
+        if w.len() < 2 || !w.ends_with('-') || w.starts_with('-') {
+            continue;
+        }
+        let suffix = words[i + 1..]
+            .iter()
+            .take(6)
+            .find(|n| !matches!(n.as_str(), "and" | "or" | "," | "&" | "/") && !n.trim_end_matches(',').ends_with('-'))
+            .and_then(|n| n.rsplit_once('-').map(|(_, s)| s.to_string()))
+            .filter(|s| !s.is_empty());
+        if let Some(suffix) = suffix {
+            let comma = if words[i].ends_with(',') { "," } else { "" };
+            words[i] = format!("{w}{suffix}{comma}");
+        }
+    }
+    words
 }
 
 /// Synthetic token closing the reach of a hyphen trigger ("lead-free", "Li-based").

@@ -20,7 +20,8 @@
 //! - it is not an all-capital word without digits of three or more letters (`HOW`, `NOTE`, `SHE`, `KOH`, `DFT`),
 //!   nor one of the two-letter English words that happen to parse (`NO`, `ON`, `IN`, `IS`, `OF`, `IF`, `SO`, `US`,
 //!   `BY`, `OK`, `OH`, `HI`); other all-capital pairs such as `BN`, `WC`, `CO` are kept as written and left to the
-//!   filters (`CO` is a formula; whether it is wanted is the constraints' business).
+//!   filters (`CO` is a formula; whether it is wanted is the constraints' business);
+//! - it does not use pymatgen's isotope symbols `D` / `T` (so `DO`, `TO`, `IT` are not read as water or HI).
 //!
 //! Candidates are deduplicated by reduced formula, in order of first appearance; each keeps the byte span of its
 //! first occurrence so a backend that returns token log-probabilities can score it.
@@ -135,7 +136,7 @@ fn clean(run: &str) -> Option<Range<usize>> {
             e -= 1;
         }
     }
-    (s < e && b[s].is_ascii_uppercase() || s < e && b[s] == b'(').then_some(s..e)
+    (s < e && (b[s].is_ascii_uppercase() || b[s] == b'(')).then_some(s..e)
 }
 
 /// Whether the brackets at both ends of `part` enclose everything ("(LiFePO4)", not "(PO4)2" nor "(Li)(Fe)").
@@ -159,8 +160,17 @@ fn wraps(part: &str) -> bool {
 /// The reduced formula of `token` when it reads as a compound formula (see the module notes).
 pub fn formula_of(token: &str) -> Option<String> {
     let letters_only = token.chars().all(|c| c.is_ascii_alphabetic());
-    if letters_only && token.chars().all(|c| c.is_ascii_uppercase()) && (token.len() >= 3 || ENGLISH_PAIRS.contains(&token))
+    if letters_only
+        && token.chars().all(|c| c.is_ascii_uppercase())
+        && (token.len() >= 3 || ENGLISH_PAIRS.contains(&token))
     {
+        return None;
+    }
+    // pymatgen reads D and T as hydrogen isotopes: "DO", "TO", "IT" would become water and HI.
+    let b = token.as_bytes();
+    let isotope =
+        (0..b.len()).any(|i| matches!(b[i], b'D' | b'T') && !b.get(i + 1).is_some_and(u8::is_ascii_lowercase));
+    if isotope {
         return None;
     }
     let comp = Composition::parse(token).ok()?;
@@ -277,7 +287,8 @@ pub fn describe_constraints(c: &Constraints) -> Vec<String> {
 
 /// Up to `k` known formulae that fit the task, best-matching first: the task's context and the user's examples,
 /// then known formulae that satisfy every formula constraint and whose band-gap / metal labels fit, then (when too
-/// few) ones with the same family and anion, then any allowed ones. Deterministic for a seed.
+/// few) ones with the same family, anion and element count; only when neither exists, any formula free of the
+/// excluded elements. Deterministic for a seed.
 pub(crate) fn retrieve_examples(data: &KnownData, task: &ProposeTask, k: usize) -> Vec<String> {
     let c = &task.constraints;
     let mut out: Vec<String> = Vec::new();
@@ -296,7 +307,8 @@ pub(crate) fn retrieve_examples(data: &KnownData, task: &ProposeTask, k: usize) 
         excluded_formulas: Vec::new(),
         ..c.clone()
     };
-    let open = Constraints { family: None, anions: Vec::new(), min_elements: None, max_elements: None, ..shape.clone() };
+    let open =
+        Constraints { family: None, anions: Vec::new(), min_elements: None, max_elements: None, ..shape.clone() };
     let mut tiers: [Vec<(u64, String)>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     let mut rng = Rng::from_keys(&[task.seed, 0x11e7_e8a3]);
     for p in &data.parents {
@@ -308,12 +320,15 @@ pub(crate) fn retrieve_examples(data: &KnownData, task: &ProposeTask, k: usize) 
             0
         } else if shape.check_composition(&comp).is_ok() {
             1
-        } else if tiers[0].len() + tiers[1].len() < k && open.check_composition(&comp).is_ok() {
+        } else if tiers[0].is_empty() && tiers[1].is_empty() && open.check_composition(&comp).is_ok() {
             2
         } else {
             continue;
         };
         tiers[tier].push((key, comp.reduced_formula()));
+    }
+    if !(tiers[0].is_empty() && tiers[1].is_empty()) {
+        tiers[2].clear();
     }
     for mut tier in tiers {
         tier.sort_unstable();
@@ -354,7 +369,8 @@ pub fn build_messages(task: &ProposeTask, examples: &[String], exclusions: &[Str
                   ASCII, no subscripts, no charges, no fractional or doped compositions), most promising first, with \
                   no numbering, explanations or other text.";
     let mut user = String::new();
-    let request = if task.prompt.trim().is_empty() { "new inorganic crystalline materials" } else { task.prompt.trim() };
+    let request =
+        if task.prompt.trim().is_empty() { "new inorganic crystalline materials" } else { task.prompt.trim() };
     user.push_str(&format!("Request: {request}\n\nConstraints every formula must satisfy:\n"));
     for line in describe_constraints(&task.constraints) {
         user.push_str(&format!("- {line}\n"));
@@ -374,7 +390,9 @@ pub fn build_messages(task: &ProposeTask, examples: &[String], exclusions: &[Str
         user.push('\n');
     }
     let novel = if task.constraints.novel { "new, not yet known " } else { "" };
-    user.push_str(&format!("\nPropose {ask} distinct {novel}chemical formulae that satisfy the constraints, one per line."));
+    user.push_str(&format!(
+        "\nPropose {ask} distinct {novel}chemical formulae that satisfy the constraints, one per line."
+    ));
     vec![ChatMessage { role: "system", content: system.to_string() }, ChatMessage { role: "user", content: user }]
 }
 

@@ -178,7 +178,10 @@ impl OpenAiProposer {
     }
 
     /// [`FormulaProposer::propose`] plus what was drawn before filtering.
-    pub fn propose_with_stats(&self, task: &ProposeTask) -> Result<(Vec<ProposedFormula>, ProposeStats), ProposerError> {
+    pub fn propose_with_stats(
+        &self,
+        task: &ProposeTask,
+    ) -> Result<(Vec<ProposedFormula>, ProposeStats), ProposerError> {
         if task.n > MAX_PROPOSALS {
             return Err(ProposerError::InvalidTask(format!("n = {} exceeds {MAX_PROPOSALS}", task.n)));
         }
@@ -195,7 +198,8 @@ impl OpenAiProposer {
             let ask = (remaining + remaining / 2 + 5).min(MAX_ASK);
             let exclusions = llm_text::exclusion_list(task, &examples, &drawn);
             let messages = llm_text::build_messages(task, &examples, &exclusions, ask);
-            let completion = self.complete(&self.request_body(&messages, task.seed.wrapping_add(u64::from(round)), ask))?;
+            let completion =
+                self.complete(&self.request_body(&messages, task.seed.wrapping_add(u64::from(round)), ask))?;
             let found = llm_text::extract_formulas(&completion.content);
             let fresh: Vec<_> = found.into_iter().filter(|f| !drawn.contains(&f.formula)).collect();
             if fresh.is_empty() {

@@ -272,7 +272,7 @@ impl FormulaProposer for SubstitutionProposer {
     }
 
     fn propose(&self, task: &ProposeTask) -> Result<Vec<ProposedFormula>, ProposerError> {
-        self.propose_with_stats(task).map(|(out, _)| out)
+        self.run(task, false).map(|(out, _)| out)
     }
 }
 
@@ -285,7 +285,17 @@ impl SubstitutionProposer {
     /// [`FormulaProposer::propose`] plus what was drawn before filtering: every distinct substituted composition
     /// counts once, and each is checked for charge neutrality, the constraints and novelty whatever the outcome (so
     /// the counts describe the generator, not just the survivors).
-    pub fn propose_with_stats(&self, task: &ProposeTask) -> Result<(Vec<ProposedFormula>, ProposeStats), ProposerError> {
+    /// Same proposals as `propose` (a little slower: the charge-neutrality test also runs on rejected candidates).
+    pub fn propose_with_stats(
+        &self,
+        task: &ProposeTask,
+    ) -> Result<(Vec<ProposedFormula>, ProposeStats), ProposerError> {
+        self.run(task, true)
+    }
+
+    /// The proposal; `full_stats` runs every check on every candidate (otherwise the checks stop at the first
+    /// failure and only `drawn` / `accepted` are complete).
+    fn run(&self, task: &ProposeTask, full_stats: bool) -> Result<(Vec<ProposedFormula>, ProposeStats), ProposerError> {
         if task.n > MAX_PROPOSALS {
             return Err(ProposerError::InvalidTask(format!("n = {} exceeds {MAX_PROPOSALS}", task.n)));
         }
@@ -316,6 +326,9 @@ impl SubstitutionProposer {
                     return Verdict::Rejected;
                 };
                 let satisfies = rules.elements_ok(&key) && c.check_composition(&comp).is_ok();
+                if !satisfies && !full_stats {
+                    return Verdict::Rejected;
+                }
                 let neutral = diffcsp_smact_validity(&comp, OxidationStates::Smact14);
                 let reduced = comp.reduced_formula();
                 let novel = !self.data.known.contains(reduced.as_str());

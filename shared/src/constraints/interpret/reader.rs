@@ -6,6 +6,12 @@ use super::{contradiction, family_pattern, formula_of, is_pronoun_i, number_word
 use crate::constraints::{ElectronicClass, Family};
 use crate::Element;
 
+/// A single capital letter naming a crystallographic site: `A` / `B` / `X` / `M` followed by "site(s)".
+fn is_site_label(toks: &[Tok], i: usize) -> bool {
+    matches!(toks[i].text.as_str(), "A" | "B" | "C" | "X" | "M" | "A'" | "B'")
+        && toks.get(i + 1).is_some_and(|n| matches!(n.lower.as_str(), "site" | "sites" | "sublattice"))
+}
+
 /// A value and the phrase that set it.
 type Said<T> = Option<(T, String)>;
 
@@ -107,6 +113,12 @@ impl<'a> Reader<'a> {
             self.vocab.is_word(l)
         };
         if !as_word && !is_pronoun_i(self.toks, i) {
+            if is_site_label(self.toks, i) {
+                // "Ti on the B site", "A-site cations": a crystallographic site, not boron / an element.
+                let phrase = self.phrase(i, i + 2);
+                self.note(&phrase, "site label (no constraint)");
+                return Ok(i + 2);
+            }
             if let Some(el) = Element::from_symbol(&t.text) {
                 let phrase = t.orig.clone();
                 self.apply_elements(&[el], &phrase, None);
@@ -210,8 +222,10 @@ impl<'a> Reader<'a> {
             }
             Concept::Electronic(class) => {
                 let next_word = self.toks.get(next).map(|t| t.lower.clone()).unwrap_or_default();
+                // Only the noun ("metal oxide", "metals halides"): "metallic borides" asks for metals.
+                let noun = matches!(phrase.to_lowercase().as_str(), "metal" | "metals");
                 let metal_as_cation = class == ElectronicClass::Metal
-                    && phrase.to_lowercase().starts_with("metal")
+                    && noun
                     && matches!(self.vocab.longest(&[next_word.as_str()]), Some((_, Concept::Anion(..))));
                 if metal_as_cation {
                     self.note(phrase, "metal cation (not an electronic class)");

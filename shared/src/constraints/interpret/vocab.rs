@@ -654,6 +654,12 @@ fn phrases() -> Vec<(&'static str, Concept)> {
         ("low band gap", C::GapRange(None, Some(NARROW_GAP_EV), "<= 1 eV")),
         ("low bandgap", C::GapRange(None, Some(NARROW_GAP_EV), "<= 1 eV")),
         ("low gap", C::GapRange(None, Some(NARROW_GAP_EV), "<= 1 eV")),
+        // Transparent conductors are degenerately doped wide-gap materials, not metals.
+        ("transparent", C::GapRange(Some(WIDE_GAP_EV), None, ">= 3 eV (transparent)")),
+        ("transparent conducting", C::GapRange(Some(WIDE_GAP_EV), None, ">= 3 eV (transparent conductor)")),
+        ("transparent conductive", C::GapRange(Some(WIDE_GAP_EV), None, ">= 3 eV (transparent conductor)")),
+        ("transparent conductor", C::GapRange(Some(WIDE_GAP_EV), None, ">= 3 eV (transparent conductor)")),
+        ("tco", C::GapRange(Some(WIDE_GAP_EV), None, ">= 3 eV (transparent conductor)")),
         ("photovoltaic", C::Photovoltaic),
         ("photovoltaics", C::Photovoltaic),
         ("solar absorber", C::Photovoltaic),
