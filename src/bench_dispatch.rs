@@ -17,7 +17,7 @@ use genms_coordinator::store::redis::RedisStore;
 use genms_coordinator::workers::{CallResult, WorkerClient, WorkerConnector};
 use genms_coordinator::{Coordinator, Engine, EngineConfig, FrontierStore, WorkerPool, WorkerSource};
 use genms_shared::search::{
-    GeneratedStructure, Properties, ProposedFormula, ScoredStructure, SearchParams, WorkerInfo,
+    Generated, GeneratedStructure, Properties, ProposedFormula, Scored, ScoredStructure, SearchParams, WorkerInfo,
 };
 use genms_shared::smact::diffcsp_smact_validity;
 use genms_shared::{Composition, Element, OxidationStates};
@@ -79,8 +79,9 @@ fn hash(s: &str) -> u64 {
     genms_coordinator::model::node_seed(0, s)
 }
 
-/// A cubic P1 cell with the atoms on a grid: 12 A^3 per atom, so neighbours sit about 2 A apart.
-fn grid_cif(composition: &str) -> Result<String, String> {
+/// A cubic P1 cell with the atoms on a grid: 12 A^3 per atom, so neighbours sit about 2 A apart. Runs the same
+/// generation checks a real worker runs.
+fn grid_structure(composition: &str) -> Result<Generated, String> {
     let comp = Composition::parse(composition).map_err(|e| e.to_string())?;
     let species = genms_worker::diffusion::sample::species_of(&comp).map_err(|e| e.to_string())?;
     let n = species.len();
@@ -93,7 +94,8 @@ fn grid_cif(composition: &str) -> Result<String, String> {
     }
     let lattice = genms_shared::Lattice::from_parameters(a, a, a, 90.0, 90.0, 90.0).map_err(|e| e.to_string())?;
     let s = genms_shared::Structure::new(lattice, species, frac).map_err(|e| e.to_string())?;
-    Ok(genms_shared::io::write_cif(&s))
+    let rejection = genms_shared::validity::generation_check(&s).err().map(str::to_string);
+    Ok(Generated { cif: genms_shared::io::write_cif(&s), num_sites: n as u32, rejection })
 }
 
 impl Backend for BenchBackend {
@@ -127,7 +129,7 @@ impl Backend for BenchBackend {
                 let out = t
                     .items
                     .into_iter()
-                    .map(|i| GeneratedStructure { result: grid_cif(&i.composition), item_id: i.item_id })
+                    .map(|i| GeneratedStructure { result: grid_structure(&i.composition), item_id: i.item_id })
                     .collect();
                 Ok(JobOutput::Generated(out))
             }
@@ -142,7 +144,9 @@ impl Backend for BenchBackend {
                             band_gap: Some(((h >> 16) % 4000) as f64 / 1000.0),
                             p_metal: Some(((h >> 32) % 1000) as f64 / 1000.0),
                         };
-                        ScoredStructure { item_id: i.item_id, result: Ok(props) }
+                        // Bench mode: no symmetry search (spacegroup_number None), as no model runs either.
+                        let scored = Scored { properties: props, spacegroup_number: None, num_sites: 0 };
+                        ScoredStructure { item_id: i.item_id, result: Ok(scored) }
                     })
                     .collect();
                 Ok(JobOutput::Scored(out))

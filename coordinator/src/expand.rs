@@ -6,14 +6,11 @@
 use std::collections::BTreeSet;
 
 use genms_shared::constraints::Family;
-use genms_shared::io::{read_cif_structure, CifOptions};
 use genms_shared::known::KnownFormulas;
 use genms_shared::search::{
     Candidate, GeneratedStructure, ProposeTask, ProposedFormula, ScoredStructure, SearchParams,
 };
 use genms_shared::smact::diffcsp_smact_validity;
-use genms_shared::symmetry::{space_group, DEFAULT_SYMPREC};
-use genms_shared::validity::struct_validity;
 use genms_shared::{Composition, OxidationStates};
 
 use crate::model::{node_seed, CampaignSnapshot, CampaignState, Event, Node, NodeKind, Stage};
@@ -23,10 +20,6 @@ use crate::store::Transition;
 pub const MAX_CELL_ATOMS: u32 = 20;
 /// Fewest atoms the cell-size rule aims for (very small cells leave the model little to arrange).
 pub const MIN_CELL_ATOMS: u32 = 4;
-/// Plausible volume per atom (A^3) of a generated structure; outside it the structure is rejected.
-pub const VOLUME_PER_ATOM: (f64, f64) = (2.0, 150.0);
-/// Shortest allowed lattice vector (A) of a generated cell.
-pub const MIN_LATTICE_VECTOR: f64 = 1.0;
 /// Formulae of the best candidates handed to the proposer as context for the next round.
 pub const CONTEXT_FORMULAS: usize = 8;
 
@@ -225,7 +218,8 @@ fn close(tx: &mut Transition, node: &Node, stage: Stage, reason: Option<String>,
     tx.count("open", -1);
 }
 
-/// Records generated structures: valid ones move on to scoring, others are rejected with the reason.
+/// Records generated structures: those that passed the worker's generation checks move on to scoring, the others
+/// are rejected with the worker's reason.
 pub fn on_generated(nodes: &[Node], results: &[GeneratedStructure]) -> Transition {
     let mut tx = Transition::default();
     for node in nodes {
@@ -239,8 +233,8 @@ pub fn on_generated(nodes: &[Node], results: &[GeneratedStructure]) -> Transitio
             );
             continue;
         };
-        let cif = match &r.result {
-            Ok(cif) => cif,
+        let generated = match &r.result {
+            Ok(g) => g,
             Err(e) => {
                 close(
                     &mut tx,
@@ -253,42 +247,35 @@ pub fn on_generated(nodes: &[Node], results: &[GeneratedStructure]) -> Transitio
             }
         };
         tx.count("structures.generated", 1);
-        match check_structure(cif) {
-            Ok(()) => {
-                let mut n = node.clone();
+        let mut n = node.clone();
+        n.cif = Some(generated.cif.clone());
+        match &generated.rejection {
+            None => {
                 n.stage = Stage::Score;
-                n.cif = Some(cif.clone());
                 tx.enqueue.push((Stage::Score, n.id.clone(), n.priority));
                 tx.nodes.push(n);
             }
-            Err(reason) => {
-                let counter = format!("structures.rejected.{reason}");
-                let mut n = node.clone();
-                n.cif = Some(cif.clone());
-                close(&mut tx, &n, Stage::Rejected, Some(reason), counter);
+            Some(reason) => {
+                let reason = sanitize_reason(reason);
+                close(&mut tx, &n, Stage::Rejected, Some(reason.clone()), format!("structures.rejected.{reason}"));
             }
         }
     }
     tx
 }
 
-fn check_structure(cif: &str) -> Result<(), String> {
-    let s = read_cif_structure(cif, &CifOptions::default()).map_err(|_| "unreadable_cif".to_string())?;
-    // An atom closer than this to its own periodic image is unphysical; checked first because such cells (thin
-    // slivers from a poorly denoised lattice) are also the ones that make distance and symmetry searches expensive.
-    let (reduced, _) = s.lattice().lll_reduced();
-    if reduced.lengths().iter().any(|l| l.is_nan() || *l < MIN_LATTICE_VECTOR) {
-        return Err("self_image_too_close".into());
+/// Reason codes become counter names: keep them to a safe alphabet whatever a worker sends.
+fn sanitize_reason(reason: &str) -> String {
+    let s: String = reason
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    if s.is_empty() {
+        "unspecified".into()
+    } else {
+        s
     }
-    let v = struct_validity(&s);
-    if let Some(reason) = v.reason {
-        return Err(reason.as_str().to_string());
-    }
-    let per_atom = v.volume / s.num_sites().max(1) as f64;
-    if !(VOLUME_PER_ATOM.0..=VOLUME_PER_ATOM.1).contains(&per_atom) {
-        return Err("implausible_volume".into());
-    }
-    Ok(())
 }
 
 /// Records scores: each scored structure becomes a candidate ranked by its objective.
@@ -310,19 +297,19 @@ pub fn on_scored(
             );
             continue;
         };
-        let props = match &r.result {
+        let scored = match &r.result {
             Ok(p) => p.clone(),
             Err(e) => {
                 close(&mut tx, node, Stage::Failed, Some(format!("scoring: {e}")), "structures.failed.scoring".into());
                 continue;
             }
         };
+        let props = scored.properties;
         let Some(e_form) = props.e_form_per_atom.filter(|e| e.is_finite()) else {
             close(&mut tx, node, Stage::Failed, Some("no formation energy".into()), "structures.failed.scoring".into());
             continue;
         };
         let cif = node.cif.clone().unwrap_or_default();
-        let structure = read_cif_structure(&cif, &CifOptions::default()).ok();
         let formula = node.formula.clone().unwrap_or_default();
         let novel = match (known, Composition::parse(&formula)) {
             (Some(k), Ok(c)) => !k.contains(&c),
@@ -337,8 +324,8 @@ pub fn on_scored(
             formula_logprob: node.logprob.unwrap_or(0.0),
             properties: props,
             objective,
-            spacegroup_number: structure.as_ref().and_then(|s| space_group(s, DEFAULT_SYMPREC).ok()).map(|g| g.number),
-            num_sites: structure.as_ref().map_or(0, |s| s.num_sites() as u32),
+            spacegroup_number: scored.spacegroup_number,
+            num_sites: scored.num_sites,
             novel,
             cif,
         });

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use genms_shared::constraints::{Constraints, Family};
-use genms_shared::search::{GeneratedStructure, Properties, ScoredStructure};
+use genms_shared::search::{Generated, GeneratedStructure, Properties, Scored, ScoredStructure};
 
 use super::*;
 use crate::model::CampaignMeta;
@@ -88,10 +88,16 @@ _atom_site_fract_z\nNa 0 0 0\nCl 0.5 0.5 0.5\n";
     other.id = "r0/f000/s01".into();
     let mut third = node.clone();
     third.id = "r0/f000/s02".into();
+    // What a worker sends: the CIF with its own generation-check verdict.
+    let generated = |cif: &str| {
+        let s = genms_shared::io::read_cif_structure(cif, &genms_shared::io::CifOptions::default()).unwrap();
+        let rejection = genms_shared::validity::generation_check(&s).err().map(str::to_string);
+        Ok(Generated { cif: cif.to_string(), num_sites: s.num_sites() as u32, rejection })
+    };
     let results = vec![
-        GeneratedStructure { item_id: node.id.clone(), result: Ok(cubic.into()) },
-        GeneratedStructure { item_id: other.id.clone(), result: Ok(squashed) },
-        GeneratedStructure { item_id: third.id.clone(), result: Ok(sliver) },
+        GeneratedStructure { item_id: node.id.clone(), result: generated(cubic) },
+        GeneratedStructure { item_id: other.id.clone(), result: generated(&squashed) },
+        GeneratedStructure { item_id: third.id.clone(), result: generated(&sliver) },
     ];
     let tx = on_generated(&[node.clone(), other, third], &results);
     assert_eq!(count(&tx, "structures.generated"), 3);
@@ -101,7 +107,8 @@ _atom_site_fract_z\nNa 0 0 0\nCl 0.5 0.5 0.5\n";
     let to_score = tx.nodes.iter().find(|n| n.stage == Stage::Score).unwrap().clone();
 
     let props = Properties { e_form_per_atom: Some(-2.0), band_gap: Some(4.0), p_metal: Some(0.1) };
-    let tx = on_scored(&snap, &[to_score], &[ScoredStructure { item_id: node.id.clone(), result: Ok(props) }], None);
+    let scored = Scored { properties: props, spacegroup_number: Some(221), num_sites: 2 };
+    let tx = on_scored(&snap, &[to_score], &[ScoredStructure { item_id: node.id.clone(), result: Ok(scored) }], None);
     assert_eq!(tx.candidates.len(), 1);
     let c = &tx.candidates[0];
     assert_eq!(c.candidate_id, "r0-f000-s00");

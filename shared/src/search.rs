@@ -166,11 +166,22 @@ pub struct GenerateTask {
     pub items: Vec<GenerateItem>,
 }
 
-/// A generated structure, as CIF text, or why the item failed.
+/// A generated structure with the worker's verdict on it, or why the item failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GeneratedStructure {
     pub item_id: String,
-    pub result: Result<String, String>,
+    pub result: Result<Generated, String>,
+}
+
+/// A generated cell. The worker, which holds the structure in memory, runs the generation checks
+/// ([`crate::validity::generation_check`]) so the coordinator never re-parses structures on its hot path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generated {
+    /// P1 CIF.
+    pub cif: String,
+    pub num_sites: u32,
+    /// Reason code when the structure fails the checks (`atoms_too_close`, ...); `None` when it passes.
+    pub rejection: Option<String>,
 }
 
 /// One structure to score.
@@ -199,7 +210,16 @@ pub struct Properties {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoredStructure {
     pub item_id: String,
-    pub result: Result<Properties, String>,
+    pub result: Result<Scored, String>,
+}
+
+/// Predictions for one structure plus what the worker read off it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    pub properties: Properties,
+    /// Space group (moyo, symprec 0.1); `None` when symmetry detection failed or was not run (bench workers).
+    pub spacegroup_number: Option<u16>,
+    pub num_sites: u32,
 }
 
 /// What a worker can do.

@@ -40,6 +40,31 @@ pub struct StructValidity {
     pub reason: Option<InvalidReason>,
 }
 
+/// Shortest allowed lattice vector (A) of a generated cell (an atom this close to its own image is unphysical).
+pub const MIN_LATTICE_VECTOR: f64 = 1.0;
+/// Plausible volume per atom (A^3) of a generated structure.
+pub const VOLUME_PER_ATOM: (f64, f64) = (2.0, 150.0);
+
+/// The checks every generated structure must pass before it is scored, as a reason code when it fails:
+/// `self_image_too_close` (shortest lattice vector of the LLL-reduced cell below [`MIN_LATTICE_VECTOR`]; checked
+/// first, because such thin cells also make the distance search expensive), the DiffCSP reasons of
+/// [`struct_validity`], and `implausible_volume` (outside [`VOLUME_PER_ATOM`]).
+pub fn generation_check(structure: &Structure) -> Result<(), &'static str> {
+    let (reduced, _) = structure.lattice().lll_reduced();
+    if reduced.lengths().iter().any(|l| l.is_nan() || *l < MIN_LATTICE_VECTOR) {
+        return Err("self_image_too_close");
+    }
+    let v = struct_validity(structure);
+    if let Some(reason) = v.reason {
+        return Err(reason.as_str());
+    }
+    let per_atom = v.volume / structure.num_sites().max(1) as f64;
+    if !(VOLUME_PER_ATOM.0..=VOLUME_PER_ATOM.1).contains(&per_atom) {
+        return Err("implausible_volume");
+    }
+    Ok(())
+}
+
 /// DiffCSP's structural validity of `structure`.
 pub fn struct_validity(structure: &Structure) -> StructValidity {
     let volume = structure.volume();

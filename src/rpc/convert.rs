@@ -87,8 +87,14 @@ pub fn generated_to_pb(v: Vec<dom::GeneratedStructure>) -> pb::GenerateStructure
         structures: v
             .into_iter()
             .map(|s| match s.result {
-                Ok(cif) => pb::GeneratedStructure { item_id: s.item_id, cif, error: String::new() },
-                Err(e) => pb::GeneratedStructure { item_id: s.item_id, cif: String::new(), error: e },
+                Ok(g) => pb::GeneratedStructure {
+                    item_id: s.item_id,
+                    cif: g.cif,
+                    error: String::new(),
+                    num_sites: g.num_sites,
+                    rejection: g.rejection.unwrap_or_default(),
+                },
+                Err(e) => pb::GeneratedStructure { item_id: s.item_id, error: e, ..Default::default() },
             })
             .collect(),
     }
@@ -99,7 +105,15 @@ pub fn generated_from_pb(r: pb::GenerateStructuresResponse) -> Vec<dom::Generate
         .into_iter()
         .map(|s| dom::GeneratedStructure {
             item_id: s.item_id,
-            result: if s.error.is_empty() { Ok(s.cif) } else { Err(s.error) },
+            result: if s.error.is_empty() {
+                Ok(dom::Generated {
+                    cif: s.cif,
+                    num_sites: s.num_sites,
+                    rejection: (!s.rejection.is_empty()).then_some(s.rejection),
+                })
+            } else {
+                Err(s.error)
+            },
         })
         .collect()
 }
@@ -129,13 +143,15 @@ pub fn scored_to_pb(v: Vec<dom::ScoredStructure>) -> pb::ScoreStructuresResponse
                 Ok(p) => pb::ScoredStructure {
                     item_id: s.item_id,
                     properties: Some(pb::Properties {
-                        e_form_per_atom: p.e_form_per_atom,
-                        band_gap: p.band_gap,
-                        p_metal: p.p_metal,
+                        e_form_per_atom: p.properties.e_form_per_atom,
+                        band_gap: p.properties.band_gap,
+                        p_metal: p.properties.p_metal,
                     }),
                     error: String::new(),
+                    spacegroup_number: p.spacegroup_number.map(u32::from),
+                    num_sites: p.num_sites,
                 },
-                Err(e) => pb::ScoredStructure { item_id: s.item_id, properties: None, error: e },
+                Err(e) => pb::ScoredStructure { item_id: s.item_id, error: e, ..Default::default() },
             })
             .collect(),
     }
@@ -148,7 +164,15 @@ pub fn scored_from_pb(r: pb::ScoreStructuresResponse) -> Vec<dom::ScoredStructur
             item_id: s.item_id,
             result: if s.error.is_empty() {
                 let p = s.properties.unwrap_or_default();
-                Ok(dom::Properties { e_form_per_atom: p.e_form_per_atom, band_gap: p.band_gap, p_metal: p.p_metal })
+                Ok(dom::Scored {
+                    properties: dom::Properties {
+                        e_form_per_atom: p.e_form_per_atom,
+                        band_gap: p.band_gap,
+                        p_metal: p.p_metal,
+                    },
+                    spacegroup_number: s.spacegroup_number.and_then(|n| u16::try_from(n).ok()),
+                    num_sites: s.num_sites,
+                })
             } else {
                 Err(s.error)
             },

@@ -8,8 +8,11 @@ use std::path::PathBuf;
 use candle_core::Device;
 use genms_shared::io::{read_cif_structure, write_cif, CifOptions};
 use genms_shared::search::{
-    GenerateTask, GeneratedStructure, Properties, ProposeTask, ProposedFormula, ScoreTask, ScoredStructure, WorkerInfo,
+    GenerateTask, Generated, GeneratedStructure, Properties, ProposeTask, ProposedFormula, ScoreTask, Scored,
+    ScoredStructure, WorkerInfo,
 };
+use genms_shared::symmetry::{space_group, DEFAULT_SYMPREC};
+use genms_shared::validity::generation_check;
 use genms_shared::Composition;
 use tracing::info;
 
@@ -150,7 +153,7 @@ impl Worker {
                     slots.push(out.len());
                     // The item's seed keys its RNG stream: results do not depend on the batch it travels in.
                     requests.push(SampleRequest { species, row: item.seed, sample: 0 });
-                    out.push(GeneratedStructure { item_id: item.item_id.clone(), result: Ok(String::new()) });
+                    out.push(GeneratedStructure { item_id: item.item_id.clone(), result: Err(String::new()) });
                 }
                 Err(e) => out.push(GeneratedStructure {
                     item_id: item.item_id.clone(),
@@ -162,7 +165,8 @@ impl Worker {
         let structures = sample_structures(model, meta, &requests, &opts, &self.device)
             .map_err(|e| WorkerError::Model(e.to_string()))?;
         for (slot, s) in slots.into_iter().zip(structures) {
-            out[slot].result = Ok(write_cif(&s));
+            let rejection = generation_check(&s).err().map(str::to_string);
+            out[slot].result = Ok(Generated { cif: write_cif(&s), num_sites: s.num_sites() as u32, rejection });
         }
         Ok(out)
     }
@@ -178,15 +182,23 @@ impl Worker {
                 Ok(s) => {
                     slots.push(out.len());
                     structures.push(s);
-                    out.push(ScoredStructure { item_id: item.item_id.clone(), result: Ok(Properties::default()) });
+                    out.push(ScoredStructure { item_id: item.item_id.clone(), result: Err(String::new()) });
                 }
                 Err(e) => out.push(ScoredStructure { item_id: item.item_id.clone(), result: Err(format!("cif: {e}")) }),
             }
         }
         let scores = self.scorer.score(&structures, self.score_batch).map_err(|e| WorkerError::Model(e.to_string()))?;
-        for (slot, s) in slots.into_iter().zip(scores) {
+        for ((slot, s), structure) in slots.into_iter().zip(scores).zip(&structures) {
             out[slot].result = s
-                .map(|s| Properties { e_form_per_atom: s.e_form_per_atom, band_gap: s.band_gap, p_metal: s.p_metal })
+                .map(|s| Scored {
+                    properties: Properties {
+                        e_form_per_atom: s.e_form_per_atom,
+                        band_gap: s.band_gap,
+                        p_metal: s.p_metal,
+                    },
+                    spacegroup_number: space_group(structure, DEFAULT_SYMPREC).ok().map(|g| g.number),
+                    num_sites: structure.num_sites() as u32,
+                })
                 .map_err(|e| format!("graph: {e}"));
         }
         Ok(out)
