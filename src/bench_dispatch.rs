@@ -1,6 +1,6 @@
 //! `genms bench dispatch`: throughput of the search engine itself — coordinator, Redis store, gRPC and batching —
-//! with workers started in BENCH MODE (`genms worker --bench-latency-ms T`): they run no model and answer every
-//! batch after a fixed simulated device latency with synthetic but valid outputs (charge-neutral formulae, cubic
+//! with workers started in BENCH MODE (`genms worker --bench-latency-ms T --threads 1`): they run no model and, like
+//! a GPU, work on one batch at a time, answering each after a fixed simulated device latency with synthetic but valid outputs (charge-neutral formulae, cubic
 //! P1 cells with sane distances, hash-derived scores). Runs the same campaign with 1 worker and with N workers and
 //! prints items/s (an item = a formula proposed, a structure generated or a structure scored), RPCs/s and the
 //! scale-out efficiency = items/s(N) / (N x items/s(1)); `redis-benchmark` against the same server, for scale.
@@ -286,7 +286,7 @@ pub fn run(args: DispatchArgs) -> anyhow::Result<()> {
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(&exe)
             .args(["worker", "--listen", &addr, "--bench-latency-ms", &args.latency_ms.to_string()])
-            .args(["--max-batch", &args.batch_items.max(256).to_string(), "--queue", "64", "--threads", "8"])
+            .args(["--max-batch", &args.batch_items.max(256).to_string(), "--queue", "64", "--threads", "1"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -329,7 +329,10 @@ pub fn on_scored(
             novel,
             cif,
         });
-        close(&mut tx, node, Stage::Done, None, "structures.scored".into());
+        // The candidate record holds the structure from here on: do not store the CIF twice.
+        let mut done = node.clone();
+        done.cif = None;
+        close(&mut tx, &done, Stage::Done, None, "structures.scored".into());
         tx.count("candidates", 1);
     }
     tx

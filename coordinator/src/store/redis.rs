@@ -44,10 +44,15 @@ pub const DEFAULT_PREFIX: &str = "genms";
 /// the frontier zset of each enqueue entry in order (8 + i for entry i). A script that fails midway keeps the writes
 /// it already made, so everything that could fail (scores, JSON) is checked on the Rust side before it is sent.
 const APPLY_LUA: &str = r#"
-local function apply(tx)
-  for _, n in ipairs(tx.nodes) do redis.call('HSET', KEYS[3], n[1], n[2]) end
+local function apply(tx, base)
+  -- Records arrive as plain ARGV strings after the script's own arguments (count, then id/json pairs for nodes,
+  -- the same for candidates): decoding them with cjson would cost more than everything else the script does.
+  local nn = tonumber(ARGV[base])
+  for i = 0, nn - 1 do redis.call('HSET', KEYS[3], ARGV[base + 1 + 2 * i], ARGV[base + 2 + 2 * i]) end
+  local cb = base + 1 + 2 * nn
+  local nc = tonumber(ARGV[cb])
+  for i = 0, nc - 1 do redis.call('HSETNX', KEYS[4], ARGV[cb + 1 + 2 * i], ARGV[cb + 2 + 2 * i]) end
   for i, q in ipairs(tx.enqueue) do redis.call('ZADD', KEYS[8 + i], q[2], q[1]) end
-  for _, c in ipairs(tx.candidates) do redis.call('HSETNX', KEYS[4], c[1], c[2]) end
   for _, c in ipairs(tx.counts) do redis.call('HINCRBY', KEYS[2], c[1], c[2]) end
   if tx.round then redis.call('HSET', KEYS[1], 'round', tx.round) end
   if tx.state then redis.call('HSET', KEYS[1], 'state', tx.state) end
@@ -59,17 +64,18 @@ local function apply(tx)
 end
 "#;
 
-/// ARGV: payload, meta JSON, params JSON, campaign id. Returns 0 when the id exists.
+/// ARGV: payload, meta JSON, params JSON, campaign id, then the records (see `apply`). Returns 0 when the id exists.
 const CREATE_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local tx = cjson.decode(ARGV[1])
 redis.call('HSET', KEYS[1], 'meta', ARGV[2], 'params', ARGV[3], 'state', 'running', 'round', '0')
 redis.call('RPUSH', KEYS[8], ARGV[4])
-apply(tx)
+apply(tx, 5)
 return 1
 "#;
 
-/// ARGV: payload, has-task flag ('1'/'0'), task id. Returns 0 when the lease is gone, -1 when the campaign is.
+/// ARGV: payload, has-task flag ('1'/'0'), task id, then the records (see `apply`). Returns 0 when the lease is
+/// gone, -1 when the campaign is.
 const COMMIT_LUA: &str = r#"
 local guarded = ARGV[2] == '1'
 if guarded and not redis.call('ZSCORE', KEYS[6], ARGV[3]) then return 0 end
@@ -79,7 +85,7 @@ if guarded then
   redis.call('ZREM', KEYS[6], ARGV[3])
   redis.call('DEL', KEYS[7])
 end
-apply(tx)
+apply(tx, 4)
 return 1
 "#;
 
@@ -141,10 +147,8 @@ return 1
 /// A `Transition` as the scripts read it: records as verbatim JSON strings, numbers as decimal strings.
 #[derive(Serialize)]
 struct TxPayload {
-    nodes: Vec<(String, String)>,
     /// (node id, priority); the frontier zset is passed in KEYS.
     enqueue: Vec<(String, String)>,
-    candidates: Vec<(String, String)>,
     counts: Vec<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     round: Option<String>,
@@ -224,14 +228,12 @@ impl RedisStore {
         tx: &Transition,
         extra_args: &[&str],
     ) -> StoreResult<T> {
+        let nodes: Vec<(&str, String)> =
+            tx.nodes.iter().map(|n| Ok((n.id.as_str(), to_json(n)?))).collect::<StoreResult<_>>()?;
+        let candidates: Vec<(&str, String)> =
+            tx.candidates.iter().map(|c| Ok((c.candidate_id.as_str(), to_json(c)?))).collect::<StoreResult<_>>()?;
         let payload = TxPayload {
-            nodes: tx.nodes.iter().map(|n| Ok((n.id.clone(), to_json(n)?))).collect::<StoreResult<_>>()?,
             enqueue: tx.enqueue.iter().map(|(_, id, p)| (id.clone(), score_arg(*p))).collect(),
-            candidates: tx
-                .candidates
-                .iter()
-                .map(|c| Ok((c.candidate_id.clone(), to_json(c)?)))
-                .collect::<StoreResult<_>>()?,
             counts: tx.counts.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
             round: tx.round.map(|r| r.to_string()),
             state: tx.state.map(CampaignState::as_str),
@@ -254,6 +256,14 @@ impl RedisStore {
         inv.arg(payload);
         for arg in extra_args {
             inv.arg(*arg);
+        }
+        inv.arg(nodes.len());
+        for (id, json) in &nodes {
+            inv.arg(*id).arg(json.as_str());
+        }
+        inv.arg(candidates.len());
+        for (id, json) in &candidates {
+            inv.arg(*id).arg(json.as_str());
         }
         let key = self.campaign_key(campaign);
         inv.invoke_async(&mut self.con.clone()).await.map_err(|e| redis_err(&key, e))
