@@ -195,9 +195,13 @@ pub struct DispatchArgs {
     /// Items per generate / score task.
     #[arg(long, default_value_t = 64)]
     pub batch_items: usize,
-    /// Tasks in flight per worker.
-    #[arg(long, default_value_t = 2)]
+    /// Tasks in flight per worker (one runs on the simulated device while the others wait in its queue).
+    #[arg(long, default_value_t = 3)]
     pub tasks_per_worker: usize,
+    /// L of the bench campaign (256 formulae kept per round). With the default 64 the whole budget fits one round;
+    /// smaller values make several rounds, and each round boundary (score everything, then propose) idles workers.
+    #[arg(long, default_value_t = 64)]
+    pub structures: u32,
     /// Use this Redis instead of starting a private redis-server.
     #[arg(long)]
     pub redis: Option<String>,
@@ -376,7 +380,7 @@ async fn one_run(args: &DispatchArgs, redis: &str, addrs: &[String], prefix: &st
     let params = SearchParams {
         formulas: 256,
         keep: 256,
-        structures: 16,
+        structures: args.structures,
         rounds: 1000,
         budget: structures,
         top_k: 10,
