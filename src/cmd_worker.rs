@@ -160,11 +160,11 @@ async fn serve(args: WorkerArgs) -> anyhow::Result<()> {
         crate::telemetry::serve_health(addr, health_service.clone()).await?;
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let rpc = Arc::new(WorkerRpcLazy { inner: std::sync::OnceLock::new() });
+    let rpc = Arc::new(WorkerRpc::loading());
     let server = {
         let rpc = rpc.clone();
         let mut stop = stop_rx.clone();
-        let svc = WorkerServiceServer::from_arc(Arc::new(LazyService(rpc)))
+        let svc = WorkerServiceServer::from_arc(rpc)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -189,7 +189,7 @@ async fn serve(args: WorkerArgs) -> anyhow::Result<()> {
             return Err(e.context("loading models"));
         }
     };
-    let _ = rpc.inner.set(WorkerRpc { executor: executor.clone() });
+    rpc.ready(executor.clone());
     reporter.set_service_status(WORKER_SERVICE_NAME, tonic_health::ServingStatus::Serving).await;
     reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
     info!(info = ?executor.info(), "worker serving");
@@ -215,46 +215,4 @@ async fn serve(args: WorkerArgs) -> anyhow::Result<()> {
     let _ = server.await;
     info!("worker stopped");
     Ok(())
-}
-
-/// The service before and after models are loaded: calls before then answer Unavailable.
-struct WorkerRpcLazy {
-    inner: std::sync::OnceLock<WorkerRpc>,
-}
-
-impl WorkerRpcLazy {
-    fn get(&self) -> Result<&WorkerRpc, tonic::Status> {
-        self.inner.get().ok_or_else(|| tonic::Status::unavailable("models are still loading"))
-    }
-}
-
-struct LazyService(Arc<WorkerRpcLazy>);
-
-use crate::proto::genms::v1 as pb;
-use crate::proto::genms::v1::worker_service_server::WorkerService;
-use tonic::{Request, Response, Status};
-
-#[tonic::async_trait]
-impl WorkerService for LazyService {
-    async fn sample_formulas(
-        &self,
-        r: Request<pb::SampleFormulasRequest>,
-    ) -> Result<Response<pb::SampleFormulasResponse>, Status> {
-        self.0.get()?.sample_formulas(r).await
-    }
-    async fn generate_structures(
-        &self,
-        r: Request<pb::GenerateStructuresRequest>,
-    ) -> Result<Response<pb::GenerateStructuresResponse>, Status> {
-        self.0.get()?.generate_structures(r).await
-    }
-    async fn score_structures(
-        &self,
-        r: Request<pb::ScoreStructuresRequest>,
-    ) -> Result<Response<pb::ScoreStructuresResponse>, Status> {
-        self.0.get()?.score_structures(r).await
-    }
-    async fn info(&self, r: Request<pb::InfoRequest>) -> Result<Response<pb::InfoResponse>, Status> {
-        self.0.get()?.info(r).await
-    }
 }

@@ -173,7 +173,7 @@ impl Progress {
         f.set_message(format!("kept {} (round {}/{rounds})", snap.count("formulas.kept"), snap.round + 1));
         let planned = snap.count("structures.planned").max(0) as u64;
         g.set_length(planned);
-        let generated = snap.count("structures.generated") + failed(snap, "structures.failed.generation");
+        let generated = snap.count("structures.generated") + snap.count("structures.failed.generation");
         g.set_position(generated.max(0) as u64);
         g.set_message(format!("rejected {}", prefixed(snap, "structures.rejected.")));
         s.set_length(planned);
@@ -188,10 +188,6 @@ impl Progress {
             s.finish();
         }
     }
-}
-
-fn failed(snap: &genms_coordinator::model::CampaignSnapshot, key: &str) -> i64 {
-    snap.count(key)
 }
 
 fn prefixed(snap: &genms_coordinator::model::CampaignSnapshot, prefix: &str) -> i64 {

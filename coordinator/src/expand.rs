@@ -223,29 +223,8 @@ fn close(tx: &mut Transition, node: &Node, stage: Stage, reason: Option<String>,
 pub fn on_generated(nodes: &[Node], results: &[GeneratedStructure]) -> Transition {
     let mut tx = Transition::default();
     for node in nodes {
-        let Some(r) = results.iter().find(|r| r.item_id == node.id) else {
-            close(
-                &mut tx,
-                node,
-                Stage::Failed,
-                Some("missing_result".into()),
-                "structures.failed.missing_result".into(),
-            );
-            continue;
-        };
-        let generated = match &r.result {
-            Ok(g) => g,
-            Err(e) => {
-                close(
-                    &mut tx,
-                    node,
-                    Stage::Failed,
-                    Some(format!("generation: {e}")),
-                    "structures.failed.generation".into(),
-                );
-                continue;
-            }
-        };
+        let answer = results.iter().find(|r| r.item_id == node.id).map(|r| &r.result);
+        let Some(generated) = answer_for(&mut tx, node, answer, "generation") else { continue };
         tx.count("structures.generated", 1);
         let mut n = node.clone();
         n.cif = Some(generated.cif.clone());
@@ -262,6 +241,27 @@ pub fn on_generated(nodes: &[Node], results: &[GeneratedStructure]) -> Transitio
         }
     }
     tx
+}
+
+/// A worker's answer for `node`; when there is none, or it is an item error, records the node as failed
+/// (`structures.failed.missing_result` / `structures.failed.<what>`) and returns `None`.
+fn answer_for<'a, T>(
+    tx: &mut Transition,
+    node: &Node,
+    answer: Option<&'a Result<T, String>>,
+    what: &str,
+) -> Option<&'a T> {
+    match answer {
+        Some(Ok(value)) => Some(value),
+        Some(Err(e)) => {
+            close(tx, node, Stage::Failed, Some(format!("{what}: {e}")), format!("structures.failed.{what}"));
+            None
+        }
+        None => {
+            close(tx, node, Stage::Failed, Some("missing_result".into()), "structures.failed.missing_result".into());
+            None
+        }
+    }
 }
 
 /// Reason codes become counter names: keep them to a safe alphabet whatever a worker sends.
@@ -287,23 +287,8 @@ pub fn on_scored(
 ) -> Transition {
     let mut tx = Transition::default();
     for node in nodes {
-        let Some(r) = results.iter().find(|r| r.item_id == node.id) else {
-            close(
-                &mut tx,
-                node,
-                Stage::Failed,
-                Some("missing_result".into()),
-                "structures.failed.missing_result".into(),
-            );
-            continue;
-        };
-        let scored = match &r.result {
-            Ok(p) => p.clone(),
-            Err(e) => {
-                close(&mut tx, node, Stage::Failed, Some(format!("scoring: {e}")), "structures.failed.scoring".into());
-                continue;
-            }
-        };
+        let answer = results.iter().find(|r| r.item_id == node.id).map(|r| &r.result);
+        let Some(scored) = answer_for(&mut tx, node, answer, "scoring").cloned() else { continue };
         let props = scored.properties;
         let Some(e_form) = props.e_form_per_atom.filter(|e| e.is_finite()) else {
             close(&mut tx, node, Stage::Failed, Some("no formation energy".into()), "structures.failed.scoring".into());

@@ -1,7 +1,7 @@
 //! WorkerService over gRPC: each call becomes a job on the inference [`Executor`]; a full queue answers
 //! ResourceExhausted, a draining worker Unavailable, a malformed task InvalidArgument.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use tonic::{Request, Response, Status};
@@ -13,14 +13,28 @@ use crate::proto::genms::v1 as pb;
 use crate::proto::genms::v1::worker_service_server::WorkerService;
 
 pub struct WorkerRpc {
-    pub executor: Arc<Executor>,
+    /// Set once the models are loaded; calls before then answer Unavailable.
+    executor: OnceLock<Arc<Executor>>,
 }
 
 impl WorkerRpc {
+    /// A service whose models are still loading.
+    pub fn loading() -> WorkerRpc {
+        WorkerRpc { executor: OnceLock::new() }
+    }
+
+    pub fn ready(&self, executor: Arc<Executor>) {
+        let _ = self.executor.set(executor);
+    }
+
+    fn executor(&self) -> Result<&Arc<Executor>, Status> {
+        self.executor.get().ok_or_else(|| Status::unavailable("models are still loading"))
+    }
+
     async fn run(&self, job: Job) -> Result<JobOutput, Status> {
         let kind = job.kind();
         let started = Instant::now();
-        let rx = self.executor.submit(job).map_err(|e| match e {
+        let rx = self.executor()?.submit(job).map_err(|e| match e {
             SubmitError::Full(_) => Status::resource_exhausted(e.to_string()),
             SubmitError::Draining => Status::unavailable(e.to_string()),
         })?;
@@ -77,6 +91,6 @@ impl WorkerService for WorkerRpc {
     }
 
     async fn info(&self, _request: Request<pb::InfoRequest>) -> Result<Response<pb::InfoResponse>, Status> {
-        Ok(Response::new(convert::info_to_pb(self.executor.info())))
+        Ok(Response::new(convert::info_to_pb(self.executor()?.info())))
     }
 }

@@ -96,8 +96,7 @@ pub async fn run(store: &dyn FrontierStore) {
     p2.formulas = 99;
     store.set_params(CAMPAIGN, &p2).await.unwrap();
     assert_eq!(store.set_state(CAMPAIGN, CampaignState::Paused).await.unwrap(), CampaignState::Paused);
-    let mut finish = Transition { state: Some(CampaignState::Done), round: Some(2), ..Transition::default() };
-    finish.error = None;
+    let finish = Transition { state: Some(CampaignState::Done), round: Some(2), ..Transition::default() };
     store.commit(CAMPAIGN, None, &finish).await.unwrap();
     // A finished campaign stays finished.
     assert_eq!(store.set_state(CAMPAIGN, CampaignState::Running).await.unwrap(), CampaignState::Done);

@@ -265,31 +265,12 @@ fn family_pattern(text: &str) -> Option<(Family, Option<Element>)> {
         counts.push(n);
     }
     counts.sort_unstable();
-    Family::ALL.into_iter().find(|f| family_counts(*f) == counts).map(|f| (f, anion))
-}
-
-/// Sorted site multiplicities of a family's anonymised formula (`ABC3` -> [1, 1, 3]).
-fn family_counts(f: Family) -> Vec<u32> {
-    let mut counts: Vec<u32> = Vec::new();
-    let text = f.anonymized_formula();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_uppercase() {
-            let mut n = 0u32;
-            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                n = n * 10 + d;
-                chars.next();
-            }
-            counts.push(n.max(1));
-        }
-    }
-    counts.sort_unstable();
-    counts
+    Family::ALL.into_iter().find(|f| f.site_counts() == counts).map(|f| (f, anion))
 }
 
 /// Number of distinct elements of a family.
 pub(crate) fn family_element_count(f: Family) -> u32 {
-    family_counts(f).len() as u32
+    f.site_counts().len() as u32
 }
 
 mod reader;

@@ -73,6 +73,24 @@ impl Family {
         }
     }
 
+    /// Sorted site multiplicities of the family's anonymised formula (`ABC3` -> [1, 1, 3]).
+    pub fn site_counts(self) -> Vec<u32> {
+        let mut counts = Vec::new();
+        let mut chars = self.anonymized_formula().chars().peekable();
+        while let Some(c) = chars.next() {
+            if c.is_ascii_uppercase() {
+                let mut n = 0u32;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d;
+                    chars.next();
+                }
+                counts.push(n.max(1));
+            }
+        }
+        counts.sort_unstable();
+        counts
+    }
+
     /// Atoms in one formula unit.
     pub fn atoms_per_formula_unit(self) -> u32 {
         match self {

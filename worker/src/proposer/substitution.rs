@@ -51,24 +51,6 @@ pub struct SubstitutionProposer {
     table: SubstitutionTable,
 }
 
-/// Sorted site multiplicities of a family's anonymised formula (`ABC3` -> [1, 1, 3]).
-fn family_counts(f: Family) -> Vec<u32> {
-    let mut counts = Vec::new();
-    let mut chars = f.anonymized_formula().chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_uppercase() {
-            let mut n = 0u32;
-            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                n = n * 10 + d;
-                chars.next();
-            }
-            counts.push(n.max(1));
-        }
-    }
-    counts.sort_unstable();
-    counts
-}
-
 /// Label weight of a parent under the electronic constraints (0 = label contradicts them).
 pub(super) fn label_weight(c: &Constraints, p: &Parent) -> f64 {
     if c.electronic.is_none() && c.band_gap_min.is_none() && c.band_gap_max.is_none() {
@@ -304,7 +286,7 @@ impl SubstitutionProposer {
             return Ok((Vec::new(), ProposeStats::default()));
         }
         let c = &task.constraints;
-        let rules = Rules { c, family: c.family.map(family_counts) };
+        let rules = Rules { c, family: c.family.map(Family::site_counts) };
         let excluded: HashSet<String> = task.exclude.iter().chain(&c.excluded_formulas).map(|f| normalise(f)).collect();
         let mut verdicts: HashMap<Key, Verdict> = HashMap::new();
         let mut stats = ProposeStats::default();
